@@ -1,0 +1,46 @@
+"""Nodes: one application of a layer to symbolic inputs.
+
+A layer applied twice has two nodes and one set of weights; the compiler
+turns each node into forward and backward steps.
+"""
+from framework.graph.tensor import SymbolicTensor
+
+
+class Node:
+    """``layer`` applied to ``inputs`` (a list of SymbolicTensors), producing ``outputs``."""
+
+    def __init__(self, layer, inputs, output_shapes, dtype, call_kwargs=None):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.call_kwargs = dict(call_kwargs or {})
+        self.outputs = [SymbolicTensor(shape, dtype, node=self, index=i, name=layer.name)
+                        for i, shape in enumerate(output_shapes)]
+        layer._inbound_nodes.append(self)
+
+    @property
+    def parents(self):
+        return [t.node for t in self.inputs]
+
+    def __repr__(self):
+        return f"<Node {self.layer.name} in={[t.shape for t in self.inputs]} out={[t.shape for t in self.outputs]}>"
+
+
+def topological_order(output_tensors):
+    """Nodes reachable from the outputs, each after all of its parents."""
+    order, state = [], {}
+    stack = [(t.node, False) for t in reversed(output_tensors)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            if state.get(id(node)) != "done":
+                state[id(node)] = "done"
+                order.append(node)
+            continue
+        if id(node) in state:
+            continue
+        state[id(node)] = "open"
+        stack.append((node, True))
+        for parent in reversed(node.parents):
+            if id(parent) not in state:
+                stack.append((parent, False))
+    return order

@@ -1,0 +1,47 @@
+"""Small array kernels the plan uses between layers: gradient accumulation,
+scaling, and the batch gather that feeds the plan's input buffers."""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def add_inplace(dst, src):
+    """dst += src over 1-D arrays (gradient accumulation at a fan-out)."""
+    for i in range(dst.size):
+        dst[i] += src[i]
+
+
+@njit(cache=True)
+def scale_inplace(dst, factor):
+    """dst *= factor over a 1-D array."""
+    for i in range(dst.size):
+        dst[i] *= factor
+
+
+@njit(cache=True)
+def gather_rows(src, order, start, dst):
+    """dst[i] = src[order[start + i]] for each row of 2-D dst, casting to dst's dtype."""
+    rows, cols = dst.shape
+    for i in range(rows):
+        r = order[start + i]
+        for j in range(cols):
+            dst[i, j] = src[r, j]
+
+
+@njit(cache=True)
+def copy_rows(src, start, dst):
+    """dst[i] = src[start + i] for each row of 2-D dst, casting to dst's dtype."""
+    rows, cols = dst.shape
+    for i in range(rows):
+        for j in range(cols):
+            dst[i, j] = src[start + i, j]
+
+
+def flat(array):
+    """A 1-D view of a C-contiguous array (made once, at bind time)."""
+    return array.reshape(-1)
+
+
+def rows2d(array):
+    """A 2-D (batch, features) view of a C-contiguous array."""
+    return array.reshape(array.shape[0], -1) if array.ndim != 2 else array

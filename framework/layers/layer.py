@@ -1,0 +1,246 @@
+"""The Layer base class: config, weights, shapes, and the two plan emitters.
+
+A layer knows shapes, weights and config; kernels know only arrays. For the
+compiler a layer provides ``forward(ctx)`` and ``backward(ctx)``, each
+returning a list of zero-argument callables bound to buffers that the
+compiler allocated once (see ``framework.plan.context.StepContext``).
+"""
+import re
+
+import numpy as np
+
+from framework import backend
+from framework.graph.node import Node
+from framework.graph.tensor import SymbolicTensor, is_symbolic
+from framework.layers.variable import Variable
+
+_NAME_COUNTS = {}
+
+
+def unique_name(prefix):
+    """'dense', then 'dense_1', 'dense_2', ... as Keras names objects."""
+    count = _NAME_COUNTS.get(prefix, 0)
+    _NAME_COUNTS[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_names():
+    _NAME_COUNTS.clear()
+
+
+def snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def format_shape(shape):
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Layer:
+    """Base class of every layer.
+
+    Args:
+        name: unique name; derived from the class name when omitted.
+        trainable: whether the layer's weights are updated by training.
+        dtype: float dtype of weights and outputs; ``floatx()`` when omitted.
+        input_shape: shape without the batch axis, on the first layer of a Sequential.
+    """
+
+    #: how many inputs the layer takes: 1, or None for a list of any length >= 2
+    num_inputs = 1
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
+                 input_dim=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = None if dtype is None else backend.standardize_dtype(dtype).name
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        self._declared_input_shape = None if input_shape is None else tuple(input_shape)
+        self._declared_batch_size = batch_size
+        self._trainable_weights = []
+        self._non_trainable_weights = []
+        self._inbound_nodes = []
+        self.built = False
+        self.input_spec_shape = None
+
+    # ----- weights -------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
+                   trainable=True, dtype=None, constraint=None):
+        """Create a weight now (at build time) and track it."""
+        from framework import initializers, regularizers
+        dtype = backend.standardize_dtype(dtype or self.dtype)
+        value = initializers.get(initializer)(tuple(shape), dtype=dtype)
+        var = Variable(np.asarray(value, dtype=dtype), name, f"{self.name}/{name}",
+                       trainable=trainable, regularizer=regularizers.get(regularizer),
+                       constraint=constraint)
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
+        return var
+
+    @property
+    def trainable_weights(self):
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def weights(self):
+        """All weights, trainable first, as Keras orders them."""
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"Layer '{self.name}' expects {len(own)} weight arrays "
+                             f"({', '.join(w.path for w in own) or 'none'}), received {len(weights)}")
+        for var, value in zip(own, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(f"Layer '{self.name}' weight '{var.name}' has shape {var.shape}, "
+                                 f"received an array of shape {value.shape}")
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self):
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # ----- shapes ------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create weights for ``input_shape`` (batch axis included, as None)."""
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def output_dtype(self, inputs):
+        """The dtype of outputs: the layer's own, else a float input's, else floatx()."""
+        if self.dtype is not None:
+            return self.dtype
+        first = inputs[0].dtype
+        return first if first.startswith("float") else backend.floatx()
+
+    def check_input_shape(self, input_shape):
+        """Raise when an already built layer is applied to an incompatible shape."""
+        expected = self.input_spec_shape
+        if expected is None:
+            return
+        if _shape_tail(input_shape) != _shape_tail(expected):
+            raise ValueError(self.shape_error(expected, input_shape))
+
+    def shape_error(self, expected, received, what="input shape"):
+        return (f"Layer '{self.name}' ({type(self).__name__}) expected {what} {format_shape(expected)}, "
+                f"received {format_shape(received)}")
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self.input_spec_shape = input_shape
+        else:
+            self.check_input_shape(input_shape)
+
+    # ----- calling -------------------------------------------------------------------------
+    def __call__(self, inputs, **kwargs):
+        if is_symbolic(inputs):
+            return self._call_symbolic(inputs, **kwargs)
+        return self._call_eager(inputs, **kwargs)
+
+    def _call_symbolic(self, inputs, training=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Layer '{self.name}' got unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        tensors = self._check_input_count(inputs)
+        shapes = [t.shape for t in tensors]
+        input_shape = shapes[0] if self.num_inputs == 1 else shapes
+        self._maybe_build(input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        multi = isinstance(output_shape, list)
+        node = Node(self, tensors, output_shape if multi else [output_shape], self.output_dtype(tensors),
+                    {} if training is None else {"training": bool(training)})
+        return node.outputs if multi else node.outputs[0]
+
+    def _check_input_count(self, inputs):
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if self.num_inputs == 1 and len(tensors) != 1:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 1 input, "
+                             f"received {len(tensors)}")
+        if self.num_inputs is None and len(tensors) < 2:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects a list of at least "
+                             f"2 inputs, received {len(tensors)}")
+        if isinstance(self.num_inputs, int) and self.num_inputs > 1 and len(tensors) != self.num_inputs:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects {self.num_inputs} "
+                             f"inputs, received {len(tensors)}")
+        return tensors
+
+    def _call_eager(self, inputs, training=False):
+        """Run the layer on NumPy arrays through a one-layer model's plan."""
+        from framework.models.functional import Model
+        from framework.layers.core import Input
+        arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        arrays = [np.asarray(a) for a in arrays]
+        key = tuple((a.shape[1:], a.dtype.name) for a in arrays)
+        cache = self.__dict__.setdefault("_eager_models", {})
+        if key not in cache:
+            dtypes = [a.dtype.name if a.dtype.kind == "f" else backend.floatx() for a in arrays]
+            ins = [Input(a.shape[1:], dtype=d) for a, d in zip(arrays, dtypes)]
+            outs = self(ins if isinstance(inputs, (list, tuple)) else ins[0])
+            cache[key] = Model(ins, outs)
+            self._inbound_nodes.pop()
+        return cache[key](inputs, training=training)
+
+    # ----- plan emitters ---------------------------------------------------------------------
+    def forward(self, ctx):
+        """Bound callables computing ctx.outputs from ctx.inputs and ctx.weights."""
+        raise NotImplementedError(f"Layer {type(self).__name__} has no forward emitter")
+
+    def backward(self, ctx):
+        """Bound callables writing ctx.d_inputs (where not None) and ctx.d_weights."""
+        raise NotImplementedError(f"Layer {type(self).__name__} has no backward emitter")
+
+    def output_views(self, ctx):
+        """Layers whose outputs are views of their inputs return those views here; else None."""
+        return None
+
+    def fused_activation(self):
+        """Name of a final activation ('softmax', 'sigmoid') the loss may fuse with, or None."""
+        return None
+
+    def flops(self, input_shape, output_shape):
+        """Approximate floating point operations of one forward pass per sample."""
+        return 0
+
+    # ----- config ------------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.dtype is not None:
+            config["dtype"] = self.dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _shape_tail(shape):
+    if isinstance(shape, list):
+        return [tuple(s[1:]) for s in shape]
+    return tuple(shape[1:])

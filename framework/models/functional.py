@@ -1,0 +1,179 @@
+"""Functional models: a graph from Input tensors to output tensors.
+
+``Model(inputs, outputs)`` accepts a tensor, a list or a dict (by name) on
+either side. A model is itself a layer: called on symbolic tensors it becomes
+one node of a larger graph, and the compiler inlines its layers.
+"""
+import numpy as np
+
+from framework.graph.node import topological_order
+from framework.graph.tensor import SymbolicTensor, is_symbolic
+from framework.layers.core import InputLayer
+from framework.layers.layer import Layer, format_shape, unique_name
+from framework.training.trainer import Trainer
+
+
+def _structure(value, what):
+    """(kind, keys, flat list) of a tensor, list/tuple or dict of tensors."""
+    if isinstance(value, SymbolicTensor):
+        return "single", None, [value]
+    if isinstance(value, dict):
+        keys = list(value)
+        return "dict", keys, [value[k] for k in keys]
+    if isinstance(value, (list, tuple)):
+        return "list", None, list(value)
+    raise TypeError(f"Model {what} must be symbolic tensors (from framework.Input and layer calls), "
+                    f"received {type(value).__name__}")
+
+
+class Model(Trainer, Layer):
+    """A model from ``inputs`` to ``outputs`` (tensors, lists or dicts of tensors).
+
+    Args:
+        inputs: tensor(s) returned by ``framework.Input``.
+        outputs: tensor(s) computed from them by layer calls.
+        name: the model's name.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if inputs is None or outputs is None:
+            raise TypeError("Model needs inputs and outputs: Model(inputs, outputs). Subclassed models "
+                            "with a custom call() are not supported yet")
+        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
+        Trainer.__init__(self)
+        self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs):
+        self._input_kind, self._input_keys, self.inputs = _structure(inputs, "inputs")
+        self._output_kind, self._output_keys, self.outputs = _structure(outputs, "outputs")
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"Model inputs and outputs must be symbolic tensors, received {type(t).__name__}")
+        for t in self.inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model inputs must come from framework.Input; '{t.node.layer.name}' "
+                                 f"is a {type(t.node.layer).__name__} output")
+        nodes = topological_order(self.outputs)
+        given = {id(t.node) for t in self.inputs}
+        for node in nodes:
+            for t in node.inputs:
+                if isinstance(t.node.layer, InputLayer) and id(t.node) not in given:
+                    raise ValueError(
+                        f"Graph disconnected: layer '{node.layer.name}' needs input '{t.node.layer.name}' "
+                        f"{format_shape(t.shape)}, which is not among the model's inputs "
+                        f"({', '.join(i.node.layer.name for i in self.inputs)})")
+        self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        input_layers = [t.node.layer for t in self.inputs]
+        seen, layers = set(), []
+        for layer in input_layers + [n.layer for n in self._nodes]:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                layers.append(layer)
+        self._graph_layers = layers
+        self.built = True
+        self.input_spec_shape = [t.shape for t in self.inputs]
+        self._invalidate_plans()
+
+    # ----- graph -------------------------------------------------------------------------
+    def graph_nodes(self):
+        """Nodes in execution order, Input nodes excluded."""
+        return self._nodes
+
+    @property
+    def layers(self):
+        return list(self._graph_layers)
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No layer named {name!r} in model '{self.name}'; layers: "
+                         f"{', '.join(l.name for l in self.layers)}")
+
+    @property
+    def input_names(self):
+        return [t.node.layer.name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        if self._output_kind == "dict":
+            return list(self._output_keys)
+        return [t.node.layer.name for t in self.outputs]
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # ----- weights ---------------------------------------------------------------------------
+    def _unique(self, variables):
+        seen, out = set(), []
+        for v in variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    @property
+    def weights(self):
+        return self._unique(w for layer in self.layers for w in layer.weights)
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return self._unique(w for layer in self.layers for w in layer.trainable_weights)
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    # ----- as a layer ------------------------------------------------------------------------
+    def _check_input_count(self, inputs):
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"Model '{self.name}' is missing inputs {missing}; expected {self.input_names}")
+            inputs = [inputs[n] for n in self.input_names]
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(tensors) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s) "
+                             f"({', '.join(self.input_names)}), received {len(tensors)}")
+        return tensors
+
+    def _call_symbolic(self, inputs, training=None, **kwargs):
+        tensors = self._check_input_count(inputs)
+        for t, own in zip(tensors, self.inputs):
+            if tuple(t.shape[1:]) != tuple(own.shape[1:]):
+                raise ValueError(self.shape_error(own.shape, t.shape) + f" for input '{own.node.layer.name}'")
+        num_inputs = self.num_inputs
+        self.num_inputs = len(tensors)
+        try:
+            return Layer._call_symbolic(self, tensors if len(tensors) > 1 else tensors[0], training=training)
+        finally:
+            self.num_inputs = num_inputs
+
+    def check_input_shape(self, input_shape):
+        pass
+
+    def compute_output_shape(self, input_shape):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _call_eager(self, inputs, training=False):
+        return self.call_on_arrays(inputs, training=bool(training))
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable}

@@ -1,0 +1,45 @@
+"""Buffer allocation for plans.
+
+Training plans keep every buffer (backward needs the activations). Inference
+plans reuse memory by liveness: a buffer returns to the pool after its last
+reader, so predict needs the largest live set rather than the sum.
+"""
+import numpy as np
+
+
+class Allocator:
+    """Allocates plan buffers; with ``reuse`` freed blocks serve later requests."""
+
+    def __init__(self, reuse=False):
+        self.reuse = reuse
+        self.free = []
+        self.nbytes = 0
+
+    def allocate(self, shape, dtype, zero=False):
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape)) * dtype.itemsize
+        block = self._take(size) if self.reuse else None
+        if block is None:
+            block = np.empty(max(size, 1), dtype=np.uint8)
+            self.nbytes += block.nbytes
+        array = block[:size].view(dtype).reshape(shape)
+        if zero:
+            array.fill(0)
+        return array
+
+    def _take(self, size):
+        fits = [b for b in self.free if b.nbytes >= size]
+        if not fits:
+            return None
+        best = min(fits, key=lambda b: b.nbytes)
+        self.free = [b for b in self.free if b is not best]
+        return best
+
+    def release(self, array):
+        """Give an array's block back (inference plans only)."""
+        if self.reuse:
+            base = array
+            while base.base is not None:
+                base = base.base
+            if not any(b is base for b in self.free):
+                self.free.append(base)

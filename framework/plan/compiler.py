@@ -1,0 +1,291 @@
+"""The compiler: a model's graph becomes a Plan of bound steps over buffers
+allocated once per (mode, batch size).
+
+Forward: each entry's layer binds its callables to input, output and scratch
+buffers. Losses bind next and are the first writers of the output gradients.
+Backward walks the entries in reverse; the first consumer of a tensor writes
+its gradient buffer, later consumers write a private buffer that one add step
+folds in. Weight gradients of a shared layer are accumulated the same way.
+"""
+import numpy as np
+
+from framework.kernels.elementwise import add_inplace, flat, scale_inplace
+from framework.plan.buffers import Allocator
+from framework.plan.context import StepContext
+from framework.plan.graph_flattening import flatten_model
+from framework.plan.plan import Plan
+
+MODES = ("train", "eval", "predict")
+
+
+class LossSpec:
+    """What training attaches to one model output: loss, weight, metrics."""
+
+    def __init__(self, loss=None, weight=1.0, metrics=(), weighted_metrics=()):
+        self.loss = loss
+        self.weight = float(weight)
+        self.metrics = list(metrics)
+        self.weighted_metrics = list(weighted_metrics)
+
+    def target_shape(self, output_shape):
+        """Shape of this output's target buffer: like the output, or without classes if sparse."""
+        from framework.losses import SparseCategoricalCrossentropy
+        if isinstance(self.loss, SparseCategoricalCrossentropy):
+            return output_shape[:-1]
+        return output_shape
+
+
+def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
+                 training=None, input_gradients=False):
+    """Build a Plan. ``specs``: one LossSpec per output (train/eval); ``grad_views``:
+    id(variable) -> gradient view for the variables this plan trains; ``training``
+    overrides the mode's training flag (``model(x, training=True)``); ``input_gradients``
+    makes a train plan also compute d(loss)/d(inputs) into ``plan.input_grads``."""
+    if mode not in MODES:
+        raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
+    compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
+    compiler.training = (mode == "train") if training is None else bool(training)
+    compiler.input_gradients = bool(input_gradients)
+    return compiler.build()
+
+
+class _Compiler:
+    def __init__(self, model, mode, batch_size, dtype, specs, grad_views, optimizer_step):
+        self.model = model
+        self.mode = mode
+        self.batch = int(batch_size)
+        self.dtype = np.dtype(dtype)
+        self.specs = specs or []
+        self.grad_views = grad_views
+        self.optimizer_step = optimizer_step
+        self.training = mode == "train"
+        self.input_gradients = False
+        self.alloc = Allocator(reuse=(mode == "predict"))
+        self.plan = Plan(mode, self.batch, self.dtype)
+        self.pending_adds = []
+        self.grads = {}
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def shape_of(self, key):
+        return (self.batch,) + tuple(self.tensors[key].shape[1:])
+
+    def dtype_of(self, key):
+        name = self.tensors[key].dtype
+        return np.dtype(name) if not name.startswith("float") else self.dtype
+
+    def new(self, shape, dtype=None, zero=False):
+        return self.alloc.allocate(tuple(shape), dtype or self.dtype, zero=zero)
+
+    # ----- build -------------------------------------------------------------------------
+    def build(self):
+        self.input_keys, self.output_keys, self.entries, self.tensors = flatten_model(self.model)
+        self.buffers = {}
+        for key in self.input_keys:
+            self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))
+        self._plan_liveness()
+        fused = self._choose_fusions() if self.mode != "predict" else {}
+        self.contexts = []
+        for index, entry in enumerate(self.entries):
+            self.contexts.append(self._emit_forward(entry, fused.get(index)))
+            self._release_dead(index)
+        plan = self.plan
+        plan.inputs = [self.buffers[k] for k in self.input_keys]
+        plan.outputs = [self.buffers[k] for k in self.output_keys]
+        if self.mode != "predict":
+            self._bind_losses_and_metrics(fused)
+            plan.loss_weights = [spec.weight for spec in self.specs]
+            plan.loss_values = [0.0] * len(self.specs)
+        if self.mode == "train":
+            self._emit_backward()
+            self._bind_regularizers()
+            plan.optimizer_step = self.optimizer_step
+        plan.nbytes = self.alloc.nbytes
+        plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
+        return plan
+
+    # ----- liveness (predict plans) ------------------------------------------------------------
+    def _plan_liveness(self):
+        self.last_use = {}
+        for index, entry in enumerate(self.entries):
+            for key in entry.in_keys:
+                self.last_use[key] = index
+        self.keep = set(self.input_keys) | set(self.output_keys)
+        self.root = {}
+        self.live_refs = {}
+
+    def _release_dead(self, index):
+        if not self.alloc.reuse:
+            return
+        for key in set(self.entries[index].in_keys) | set(self.entries[index].out_keys):
+            if key in self.keep or self.last_use.get(key, -1) > index:
+                continue
+            root = self.root.get(key, key)
+            self.live_refs[root] -= 1
+            if self.live_refs[root] == 0 and root not in self.keep:
+                self.alloc.release(self.buffers[root])
+        for ctx in self.contexts[index:index + 1]:
+            for buf in ctx._scratch.values():
+                self.alloc.release(buf)
+
+    # ----- forward -------------------------------------------------------------------------
+    def _emit_forward(self, entry, logits_shape):
+        layer = entry.layer
+        training = entry.node.call_kwargs.get("training", self.training)
+        inputs = [self.buffers[k] for k in entry.in_keys]
+        ctx = StepContext(entry.node, inputs, None, [v.value for v in layer.weights], training,
+                          self.batch, self.dtype, self.new)
+        views = layer.output_views(ctx)
+        if views is not None:
+            outputs = list(views)
+            for key, view in zip(entry.out_keys, outputs):
+                root = self.root.get(entry.in_keys[0], entry.in_keys[0])
+                self.root[key] = root
+                self.live_refs[root] = self.live_refs.get(root, 0) + 1
+        else:
+            outputs = [self.new(self.shape_of(k), self.dtype_of(k)) for k in entry.out_keys]
+            for key in entry.out_keys:
+                self.live_refs[key] = 1
+        for key, buf in zip(entry.out_keys, outputs):
+            self.buffers[key] = buf
+        ctx.outputs = outputs
+        if logits_shape is not None:
+            ctx.logits = self.new(logits_shape)
+        steps = [] if views is not None else list(layer.forward(ctx))
+        self.plan.forward.extend(steps)
+        in_shape = [self.tensors[k].shape for k in entry.in_keys]
+        out_shape = [self.tensors[k].shape for k in entry.out_keys]
+        self.plan.describe.append({
+            "layer": layer, "node": entry.node,
+            "bytes": sum(b.nbytes for b in outputs if views is None) + sum(b.nbytes for b in ctx._scratch.values()),
+            "flops": self.batch * layer.flops(in_shape[0] if len(in_shape) == 1 else in_shape,
+                                              out_shape[0] if len(out_shape) == 1 else out_shape),
+        })
+        return ctx
+
+    def _choose_fusions(self):
+        """Entry index -> logits shape, where an output's loss absorbs the final activation."""
+        fused = {}
+        consumed = {k for e in self.entries for k in e.in_keys}
+        producer = {k: i for i, e in enumerate(self.entries) for k in e.out_keys}
+        for key, spec in zip(self.output_keys, self.specs):
+            loss = spec.loss
+            index = producer.get(key)
+            if loss is None or index is None or key in consumed or self.output_keys.count(key) > 1:
+                continue
+            entry = self.entries[index]
+            activation = getattr(loss, "fusable_activation", None)
+            if activation and len(entry.out_keys) == 1 and entry.layer.fused_activation() == activation:
+                fused[index] = self.shape_of(key)
+        return fused
+
+    # ----- losses and metrics --------------------------------------------------------------------
+    def _bind_losses_and_metrics(self, fused):
+        plan = self.plan
+        producer_ctx = {k: self.contexts[i] for i, e in enumerate(self.entries) for k in e.out_keys}
+        for key, spec in zip(self.output_keys, self.specs):
+            y_pred = self.buffers[key]
+            target = self.new(self.batch_shape(spec.target_shape(self.tensors[key].shape)))
+            weights = self.new((self.batch,))
+            weights.fill(1)
+            plan.targets.append(target)
+            plan.sample_weights.append(weights)
+            if spec.loss is None:
+                plan.loss_steps.append(None)
+            else:
+                d_pred = self._gradient_target(key) if self.mode == "train" else self.new(y_pred.shape)
+                ctx = producer_ctx.get(key)
+                logits = ctx.logits if ctx is not None else None
+                plan.loss_steps.append(_weighted(spec.loss.bind(y_pred, target, weights, d_pred, logits=logits),
+                                                 d_pred, spec.weight, self.mode == "train"))
+            ones = self.new((self.batch,))
+            ones.fill(1)
+            for metric in spec.metrics:
+                plan.metric_steps.append(metric.bind(target, y_pred, ones))
+            for metric in spec.weighted_metrics:
+                plan.metric_steps.append(metric.bind(target, y_pred, weights))
+        # two losses on one tensor: the second wrote a private gradient; fold it in first thing
+        plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
+        self.pending_adds = []
+
+    def batch_shape(self, shape):
+        return (self.batch,) + tuple(shape[1:])
+
+    def _gradient_target(self, key):
+        """Where the next writer of key's gradient writes: the buffer, or a private one plus an add."""
+        if key not in self.grads:
+            self.grads[key] = self.new(self.shape_of(key))
+            return self.grads[key]
+        private = self.new(self.shape_of(key))
+        self.pending_adds.append((flat(self.grads[key]), flat(private)))
+        return private
+
+    # ----- backward ------------------------------------------------------------------------
+    def _emit_backward(self):
+        needs_grad = {k: self.input_gradients for k in self.input_keys}
+        trains = []
+        for entry in self.entries:
+            has_trained = any(id(v) in self.grad_views for v in entry.layer.weights) and entry.layer.trainable
+            trains.append(has_trained)
+            flows = has_trained or any(needs_grad.get(k, False) for k in entry.in_keys)
+            for key in entry.out_keys:
+                needs_grad[key] = flows
+        weights_written = set()
+        for index in reversed(range(len(self.entries))):
+            entry, ctx = self.entries[index], self.contexts[index]
+            if not (trains[index] or any(needs_grad.get(k, False) for k in entry.in_keys)):
+                continue
+            ctx.d_outputs = [self.grads[k] if k in self.grads else self._zeros(k) for k in entry.out_keys]
+            self.pending_adds = []
+            ctx.d_inputs = [self._gradient_target(k) if needs_grad.get(k, False) else None
+                            for k in entry.in_keys]
+            ctx.d_weights = []
+            for var in entry.layer.weights:
+                view = self.grad_views.get(id(var)) if trains[index] else None
+                if view is not None and id(var) in weights_written:
+                    private = self.new(view.shape)
+                    self.pending_adds.append((flat(view), flat(private)))
+                    view = private
+                elif view is not None:
+                    weights_written.add(id(var))
+                ctx.d_weights.append(view)
+            self.plan.backward.extend(entry.layer.backward(ctx))
+            self.plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
+        for var_id, view in self.grad_views.items():
+            if var_id not in weights_written:
+                view.fill(0)
+        if self.input_gradients:
+            self.plan.input_grads = [self.grads[k] if k in self.grads else self._zeros(k) for k in self.input_keys]
+
+    def _zeros(self, key):
+        self.grads[key] = self.new(self.shape_of(key), zero=True)
+        return self.grads[key]
+
+    def _bind_regularizers(self):
+        seen = set()
+        for entry in self.entries:
+            for var in entry.layer.weights:
+                view = self.grad_views.get(id(var))
+                if var.regularizer is None or view is None or id(var) in seen or not entry.layer.trainable:
+                    continue
+                seen.add(id(var))
+                self.plan.penalties.append(var.regularizer.bind(var.value, view))
+
+
+def _add_step(dst, src):
+    def step():
+        add_inplace(dst, src)
+    return step
+
+
+def _weighted(bound_loss, d_pred, weight, scale_gradient):
+    """A loss step returning the unweighted value; the gradient is scaled by the loss weight."""
+    if weight == 1.0 or not scale_gradient:
+        return bound_loss
+    d_flat = flat(d_pred)
+    factor = d_pred.dtype.type(weight)
+
+    def step():
+        value = bound_loss()
+        scale_inplace(d_flat, factor)
+        return value
+    return step

@@ -1,0 +1,60 @@
+"""StepContext: everything a layer's emitters may touch for one node in one plan.
+
+Forward sees inputs, outputs, weights, ``training`` and scratch buffers.
+Backward additionally sees ``d_outputs`` (gradients arriving), ``d_inputs``
+(where to write input gradients; ``None`` where nothing upstream needs one)
+and ``d_weights`` (``None`` for weights that are not trained). Layers always
+*write* gradients; the compiler arranges accumulation at fan-outs and for
+shared layers. ``scratch(key, ...)`` returns the same buffer to forward and
+backward, which is how forward saves what backward needs.
+"""
+import numpy as np
+
+
+class StepContext:
+    def __init__(self, node, inputs, outputs, weights, training, batch_size, dtype, allocate):
+        self.node = node
+        self.layer = node.layer
+        self.inputs = inputs
+        self.outputs = outputs
+        self.weights = weights
+        self.training = training
+        self.batch_size = batch_size
+        self.dtype = np.dtype(dtype)
+        self.logits = None
+        self.d_outputs = None
+        self.d_inputs = None
+        self.d_weights = None
+        self._allocate = allocate
+        self._scratch = {}
+
+    def scratch(self, key, shape, dtype=None):
+        """A buffer private to this node, shared between its forward and backward."""
+        if key not in self._scratch:
+            self._scratch[key] = self._allocate(tuple(shape), np.dtype(dtype or self.dtype))
+        buf = self._scratch[key]
+        if buf.shape != tuple(shape):
+            raise ValueError(f"scratch '{key}' of layer '{self.layer.name}' requested with two shapes")
+        return buf
+
+    @property
+    def fused(self):
+        """True when the loss took over this node's final activation (see Layer.fused_activation)."""
+        return self.logits is not None
+
+    # single-input, single-output shorthands
+    @property
+    def x(self):
+        return self.inputs[0]
+
+    @property
+    def y(self):
+        return self.outputs[0]
+
+    @property
+    def dx(self):
+        return self.d_inputs[0]
+
+    @property
+    def dy(self):
+        return self.d_outputs[0]

@@ -1,0 +1,497 @@
+"""The training loop: compile, fit, evaluate, predict, *_on_batch, and model(x).
+
+The loop owns batching (a seeded shuffle and a gather straight into the
+plan's input buffers), runs the plan's bound steps, keeps streaming metrics
+and fires callbacks with Keras's hook names and ``logs`` dicts.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from framework import backend, losses as losses_module, metrics as metrics_module, optimizers
+from framework.callbacks import CallbackList, History, ProgbarLogger
+from framework.kernels.elementwise import copy_rows, gather_rows
+from framework.plan.arena import gradient_views, pack
+from framework.plan.compiler import LossSpec, compile_plan
+from framework.training import data as data_adapter
+from framework.utils.random import global_generator
+
+
+class Trainer:
+    """Mixed into Model: everything that runs a model on data."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._compile_config = None
+        self._plans = {}
+        self._specs = None
+
+    # ----- compile -------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile="auto",
+                auto_scale_loss=True):
+        """Configure training: optimizer, loss(es), loss weights and metrics, as in Keras."""
+        self.optimizer = optimizers.get(optimizer)
+        self._compile_config = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                    weighted_metrics=weighted_metrics)
+        self.compiled = True
+        self._specs = None
+        self._invalidate_plans()
+        if getattr(self, "built", False) and self.outputs:
+            self._training_setup()
+
+    def _invalidate_plans(self):
+        self._plans = {}
+        self._arena_state = None
+
+    def _per_output(self, value, what):
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"compile({what}=...): unknown output name(s) {unknown}; outputs are {names}")
+            return [value.get(n) for n in names]
+        if isinstance(value, (list, tuple)) and len(names) > 1 and what != "metrics-flat":
+            if len(value) != len(names):
+                raise ValueError(f"compile({what}=...): the model has {len(names)} outputs ({', '.join(names)}), "
+                                 f"received a list of {len(value)}")
+            return list(value)
+        return [value] * len(names)
+
+    def _training_setup(self):
+        """Resolve losses and metrics per output once the output shapes are known."""
+        if self._specs is not None:
+            return self._specs
+        cfg = self._compile_config
+        names = self.output_names
+        losses = [None if l is None else losses_module.get(l) for l in self._per_output(cfg["loss"], "loss")]
+        if all(l is None for l in losses):
+            raise ValueError(f"Model '{self.name}' was compiled without a loss; pass loss= to compile()")
+        weights = self._per_output(1.0 if cfg["loss_weights"] is None else cfg["loss_weights"], "loss_weights")
+        specs = []
+        for i, (name, loss, weight) in enumerate(zip(names, losses, weights)):
+            spec = LossSpec(loss, 1.0 if weight is None else weight)
+            y_pred_shape = self.outputs[i].shape
+            y_true_shape = spec.target_shape(y_pred_shape)
+            for key, attr in (("metrics", "metrics"), ("weighted_metrics", "weighted_metrics")):
+                for ident in self._metric_list(cfg[key], i):
+                    getattr(spec, attr).append(self._make_metric(ident, loss, y_true_shape, y_pred_shape))
+            specs.append(spec)
+        self._specs = specs
+        return specs
+
+    def _metric_list(self, metrics, index):
+        if metrics is None:
+            return []
+        if isinstance(metrics, dict):
+            chosen = metrics.get(self.output_names[index], [])
+        elif isinstance(metrics, (list, tuple)) and len(self.outputs) > 1 and metrics and \
+                all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+            chosen = metrics[index] or []
+        else:
+            chosen = metrics
+        return list(chosen) if isinstance(chosen, (list, tuple)) else [chosen]
+
+    def _make_metric(self, ident, loss, y_true_shape, y_pred_shape):
+        if isinstance(ident, str) and ident.lower() in ("accuracy", "acc"):
+            metric = metrics_module.resolve_accuracy(loss, y_true_shape, y_pred_shape)
+            metric.name = ident
+            return metric
+        metric = metrics_module.get(ident)
+        if isinstance(ident, metrics_module.Metric) and len(self.outputs) > 1:
+            metric = type(ident).from_config(ident.get_config())
+        if isinstance(ident, str):
+            metric.name = ident
+        return metric
+
+    def _require_compiled(self):
+        if not self.compiled:
+            raise RuntimeError(f"Model '{self.name}' must be compiled before training or evaluation: "
+                               "call model.compile(optimizer, loss, metrics)")
+
+    # ----- arena and plans ---------------------------------------------------------------------
+    def _dtype(self):
+        weights = self.weights
+        return np.dtype(weights[0].dtype) if weights else backend.standardize_dtype()
+
+    def _ensure_arena(self):
+        """Pack weights so the trainable ones are one run; (params, grads, grad views by id)."""
+        trainable = self.trainable_weights
+        state = self._arena_state
+        if state is not None and all(v.version == ver for v, ver in state["versions"]):
+            return state
+        others = self.non_trainable_weights
+        dtype = self._dtype()
+        params = pack(trainable, others, dtype)
+        grads = np.zeros(params.size, dtype=dtype)
+        views = {id(v): g for v, g in zip(trainable, gradient_views(trainable, grads))}
+        self._plans = {}
+        self._arena_state = {"params": params, "grads": grads, "views": views,
+                             "versions": [(v, v.version) for v in trainable + others],
+                             "step": None}
+        return self._arena_state
+
+    def _plan(self, mode, batch_size, training=None):
+        key = (mode, batch_size, training)
+        plan = self._plans.get(key)
+        if plan is not None and not plan.is_stale():
+            return plan
+        state = self._ensure_arena()
+        plan = self._plans.get(key)
+        if plan is not None and not plan.is_stale():
+            return plan
+        specs = self._training_setup() if mode != "predict" else None
+        grad_views, step = {}, None
+        if mode == "train":
+            if state["step"] is None:
+                state["step"] = self.optimizer.bind(state["params"], state["grads"])
+            grad_views, step = state["views"], state["step"]
+        plan = compile_plan(self, mode, batch_size, self._dtype(), specs, grad_views, step, training=training)
+        plan.input_views = [data_adapter.batch_source(b) for b in plan.inputs]
+        plan.target_views = [data_adapter.batch_source(b) for b in plan.targets]
+        plan.weight_views = [b.reshape(-1, 1) for b in plan.sample_weights]
+        self._plans[key] = plan
+        return plan
+
+    # ----- data ------------------------------------------------------------------------------
+    def _prepare(self, x, y=None, sample_weight=None, class_weight=None, need_targets=True):
+        xs = data_adapter.adapt_inputs(self, x)
+        if not getattr(self, "built", False) or not self.outputs:
+            self.build_from_data(xs)
+            xs = data_adapter.adapt_inputs(self, x)
+        if not need_targets:
+            data_adapter.check_sample_counts([("x", xs)])
+            return xs, None, None
+        specs = self._training_setup()
+        if y is None:
+            raise ValueError(f"Model '{self.name}' needs targets y for training and evaluation")
+        target_shapes = [s.target_shape(t.shape) for s, t in zip(specs, self.outputs)]
+        loss_names = [getattr(s.loss, "name", None) for s in specs]
+        ys = data_adapter.adapt_targets(y, self.output_names, target_shapes, loss_names)
+        sws = data_adapter.sample_weights_per_output(sample_weight, class_weight, ys, self.output_names)
+        data_adapter.check_sample_counts([("x", xs), ("y", ys), ("sample_weight", sws)])
+        return xs, ys, sws
+
+    def build_from_data(self, arrays):
+        raise ValueError(f"Model '{self.name}' is not built")
+
+    def _sources(self, xs, ys=None, sws=None):
+        src = [data_adapter.batch_source(a) for a in xs]
+        tgt = [None if a is None else data_adapter.batch_source(a) for a in (ys or [])]
+        wts = [None if w is None else w.reshape(-1, 1) for w in (sws or [])]
+        return src, tgt, wts
+
+    @staticmethod
+    def _load_batch(plan, sources, order, start):
+        """Gather rows ``order[start:start+batch]`` (or consecutive rows when order is None)."""
+        src, tgt, wts = sources
+        for s, dst in zip(src, plan.input_views):
+            _gather(s, order, start, dst)
+        for s, dst in zip(tgt, plan.target_views):
+            if s is not None:
+                _gather(s, order, start, dst)
+        for s, dst in zip(wts, plan.weight_views):
+            if s is not None:
+                _gather(s, order, start, dst)
+
+    def _reset_weights_buffers(self, plan, sws):
+        for w, buf in zip(sws or [], plan.sample_weights):
+            if w is None:
+                buf.fill(1)
+
+    # ----- metrics state ---------------------------------------------------------------------
+    def _all_metrics(self):
+        specs = self._specs or []
+        return [m for s in specs for m in s.metrics + s.weighted_metrics]
+
+    @property
+    def metrics(self):
+        return self._all_metrics()
+
+    @property
+    def metrics_names(self):
+        return list(self._result_names())
+
+    def reset_metrics(self):
+        self._loss_totals = None
+        for m in self._all_metrics():
+            m.reset_state()
+
+    def _result_names(self):
+        specs = self._training_setup()
+        names = ["loss"]
+        multi = len(specs) > 1
+        if multi:
+            names += [f"{n}_loss" for n, s in zip(self.output_names, specs) if s.loss is not None]
+        for n, s in zip(self.output_names, specs):
+            names += [f"{n}_{m.name}" if multi else m.name for m in s.metrics + s.weighted_metrics]
+        return names
+
+    def _track_loss(self, plan, total, count):
+        t = self._loss_totals
+        if t is None:
+            t = self._loss_totals = [0.0, 0.0, [0.0] * len(plan.loss_values)]
+        t[0] += total * count
+        t[1] += count
+        for i, v in enumerate(plan.loss_values):
+            t[2][i] += v * count
+
+    def _results(self):
+        specs = self._specs
+        t = self._loss_totals or [0.0, 0.0, [0.0] * len(specs)]
+        count = t[1] or 1.0
+        logs = {"loss": t[0] / count}
+        multi = len(specs) > 1
+        if multi:
+            for n, s, v in zip(self.output_names, specs, t[2]):
+                if s.loss is not None:
+                    logs[f"{n}_loss"] = v / count
+        for n, s in zip(self.output_names, specs):
+            for m in s.metrics + s.weighted_metrics:
+                logs[f"{n}_{m.name}" if multi else m.name] = float(m.result())
+        return logs
+
+    # ----- fit -------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the logs."""
+        self._require_compiled()
+        batch_size = _batch_size(batch_size)
+        xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
+        n = len(xs[0])
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), received {validation_split}")
+            split = int(n * (1 - validation_split))
+            if split == 0 or split == n:
+                raise ValueError(f"validation_split={validation_split} leaves no training or validation samples "
+                                 f"out of {n}")
+            val = ([a[split:] for a in xs], [None if a is None else a[split:] for a in ys],
+                   [None if w is None else w[split:] for w in sws])
+            xs, ys, sws = [a[:split] for a in xs], [None if a is None else a[:split] for a in ys], \
+                [None if w is None else w[:split] for w in sws]
+            n = split
+        elif validation_data is not None:
+            val = self._prepare(*_unpack_validation(validation_data))
+        else:
+            val = None
+        if n == 0:
+            raise ValueError("fit() received no samples")
+        steps = math.ceil(n / batch_size)
+        history = History()
+        cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=steps)
+        sources = self._sources(xs, ys, sws)
+        self.stop_training = False
+        self._nan_reported = False
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            order = global_generator().permutation(n) if shuffle else None
+            for step in range(steps):
+                start = step * batch_size
+                size = min(batch_size, n - start)
+                plan = self._plan("train", size)
+                cbs.on_train_batch_begin(step)
+                self._reset_weights_buffers(plan, sws)
+                self._load_batch(plan, sources, order, start)
+                loss = plan.train_step()
+                if not math.isfinite(loss):
+                    self._report_nan(loss, epoch, step)
+                self._track_loss(plan, loss, size)
+                cbs.on_train_batch_end(step, self._results())
+                if self.stop_training:
+                    break
+            logs = self._results()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_prepared(*val, _batch_size(validation_batch_size or batch_size), cbs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        self.history = history
+        return history
+
+    def _report_nan(self, loss, epoch, step):
+        if not self._nan_reported:
+            self._nan_reported = True
+            warnings.warn(f"Loss became {loss} at epoch {epoch + 1}, batch {step} of model '{self.name}'; "
+                          "check the learning rate and the data for NaN/Inf values", RuntimeWarning, stacklevel=3)
+
+    def _callbacks(self, callbacks, history=None, verbose="auto", **params):
+        verbose = 1 if verbose == "auto" else int(verbose)
+        cbs = list(callbacks or [])
+        if history is not None:
+            cbs.append(history)
+        if verbose and not any(isinstance(c, ProgbarLogger) for c in cbs):
+            cbs.append(ProgbarLogger(verbose))
+        params.update(verbose=verbose)
+        return CallbackList(cbs, self, params)
+
+    # ----- evaluate --------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
+                 return_dict=False):
+        """Loss and metrics on (x, y): a scalar, a list in ``metrics_names`` order, or a dict."""
+        self._require_compiled()
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        batch_size = _batch_size(batch_size)
+        cbs = self._callbacks(callbacks, None, verbose, steps=math.ceil(len(xs[0]) / batch_size))
+        logs = self._evaluate_prepared(xs, ys, sws, batch_size, cbs, in_fit=False)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _evaluate_prepared(self, xs, ys, sws, batch_size, cbs, in_fit=True):
+        self.reset_metrics()
+        cbs.params["in_fit"] = in_fit
+        n = len(xs[0])
+        penalty = self._penalty()
+        sources = self._sources(xs, ys, sws)
+        cbs.on_test_begin()
+        for step in range(math.ceil(n / batch_size)):
+            start = step * batch_size
+            size = min(batch_size, n - start)
+            plan = self._plan("eval", size)
+            cbs.on_test_batch_begin(step)
+            self._reset_weights_buffers(plan, sws)
+            self._load_batch(plan, sources, None, start)
+            self._track_loss(plan, plan.eval_step() + penalty, size)
+            cbs.on_test_batch_end(step, self._results())
+        logs = self._results()
+        cbs.on_test_end(logs)
+        cbs.params["in_fit"] = False
+        return logs
+
+    def _penalty(self):
+        """Regularization penalty of the current weights (added to reported losses)."""
+        total = 0.0
+        for v in self.trainable_weights:
+            if v.regularizer is not None:
+                total += float(v.regularizer(v.value))
+        return total
+
+    # ----- predict ---------------------------------------------------------------------------
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+        """Outputs for ``x`` in batches: an array, or a list/dict for several outputs."""
+        xs, _, _ = self._prepare(x, need_targets=False)
+        batch_size = _batch_size(batch_size)
+        n = len(xs[0])
+        steps = math.ceil(n / batch_size)
+        cbs = self._callbacks(callbacks, None, verbose, steps=steps)
+        sources = self._sources(xs)
+        results = None
+        cbs.on_predict_begin()
+        for step in range(steps):
+            start = step * batch_size
+            size = min(batch_size, n - start)
+            plan = self._plan("predict", size)
+            cbs.on_predict_batch_begin(step)
+            self._load_batch(plan, sources, None, start)
+            plan.run_forward()
+            if results is None:
+                results = [np.empty((n,) + o.shape[1:], dtype=o.dtype) for o in plan.outputs]
+            for r, o in zip(results, plan.outputs):
+                r[start:start + size] = o
+            cbs.on_predict_batch_end(step, {"outputs": results})
+        cbs.on_predict_end()
+        return self._structure_outputs(results)
+
+    def _structure_outputs(self, arrays):
+        if self._output_kind == "single":
+            return arrays[0]
+        if self._output_kind == "dict":
+            return dict(zip(self._output_keys, arrays))
+        return arrays
+
+    def call_on_arrays(self, inputs, training=False):
+        """``model(x)`` on NumPy arrays: one batch of len(x), returned as NumPy."""
+        xs, _, _ = self._prepare(inputs, need_targets=False)
+        plan = self._plan("predict", len(xs[0]), training=True if training else None)
+        self._load_batch(plan, self._sources(xs), None, 0)
+        plan.run_forward()
+        return self._structure_outputs([o.copy() for o in plan.outputs])
+
+    # ----- single batches ----------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns its loss (and metrics)."""
+        self._require_compiled()
+        xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
+        plan = self._plan("train", len(xs[0]))
+        self.reset_metrics()
+        self._reset_weights_buffers(plan, sws)
+        self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
+        loss = plan.train_step()
+        self._track_loss(plan, loss, len(xs[0]))
+        return self._batch_logs(return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, without updating weights."""
+        self._require_compiled()
+        xs, ys, sws = self._prepare(x, y, sample_weight)
+        plan = self._plan("eval", len(xs[0]))
+        self.reset_metrics()
+        self._reset_weights_buffers(plan, sws)
+        self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
+        self._track_loss(plan, plan.eval_step() + self._penalty(), len(xs[0]))
+        return self._batch_logs(return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch."""
+        return self.call_on_arrays(x, training=False)
+
+    def _batch_logs(self, return_dict):
+        logs = self._results()
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ----- weights -----------------------------------------------------------------------------
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"Model '{self.name}' has {len(own)} weight arrays, received {len(weights)}")
+        for var, value in zip(own, weights):
+            if np.shape(value) != var.shape:
+                raise ValueError(f"Weight '{var.path}' has shape {var.shape}, received {np.shape(value)}")
+        for var, value in zip(own, weights):
+            var.assign(value)
+
+    def count_params(self):
+        return int(sum(w.value.size for w in self.weights))
+
+    def summary(self, print_fn=None, line_length=None):
+        from framework.models.summary import summary_text
+        (print_fn or print)(summary_text(self))
+
+
+def _gather(src, order, start, dst):
+    if order is None:
+        copy_rows(src, start, dst)
+    else:
+        gather_rows(src, order, start, dst)
+
+
+def _batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if int(batch_size) != batch_size or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
+    return int(batch_size)
+
+
+def _unpack_validation(validation_data):
+    if isinstance(validation_data, (list, tuple)) and len(validation_data) in (2, 3):
+        return tuple(validation_data) + (None,) * (3 - len(validation_data))
+    raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
