@@ -119,7 +119,7 @@ class Adam(Optimizer):
         alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         s = self.slots
         kernels.adam_update(params, grads, s["m"], s["v"], s.get("vhat", s["v"]), cast(alpha),
-                            cast(self.beta_1), cast(self.beta_2), cast(self.epsilon), self.amsgrad)
+                            cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon), self.amsgrad)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -140,7 +140,7 @@ class RMSprop(Optimizer):
     def _update(self, params, grads, cast):
         s = self.slots
         kernels.rmsprop_update(params, grads, s["mean_square"], s["mean_grad"], s["momentum"],
-                               cast(self.learning_rate), cast(self.rho), cast(self.momentum),
+                               cast(self.learning_rate), cast(self.rho), cast(1 - self.rho), cast(self.momentum),
                                cast(self.epsilon), self.centered)
 
     def get_config(self):

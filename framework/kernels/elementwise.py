@@ -1,24 +1,24 @@
 """Small array kernels the plan uses between layers: gradient accumulation,
 scaling, and the batch gather that feeds the plan's input buffers."""
 import numpy as np
-from numba import njit
+from framework.kernels import kernel
 
 
-@njit(cache=True)
+@kernel
 def add_inplace(dst, src):
     """dst += src over 1-D arrays (gradient accumulation at a fan-out)."""
     for i in range(dst.size):
         dst[i] += src[i]
 
 
-@njit(cache=True)
+@kernel
 def scale_inplace(dst, factor):
     """dst *= factor over a 1-D array."""
     for i in range(dst.size):
         dst[i] *= factor
 
 
-@njit(cache=True)
+@kernel
 def gather_rows(src, order, start, dst):
     """dst[i] = src[order[start + i]] for each row of 2-D dst, casting to dst's dtype."""
     rows, cols = dst.shape
@@ -28,7 +28,7 @@ def gather_rows(src, order, start, dst):
             dst[i, j] = src[r, j]
 
 
-@njit(cache=True)
+@kernel
 def copy_rows(src, start, dst):
     """dst[i] = src[start + i] for each row of 2-D dst, casting to dst's dtype."""
     rows, cols = dst.shape

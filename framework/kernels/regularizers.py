@@ -2,11 +2,13 @@
 import numpy as np
 from numba import njit
 
+from framework.kernels import kernel
+
 
 # 'reassoc' lets the two float64 sums vectorize (about 10x on random weights);
 # it assumes nothing about NaN or Inf, so a NaN weight still shows in the penalty.
 # np.sign rather than branches: branchy sign code mispredicts on random signs.
-@njit(cache=True, fastmath={"reassoc"})
+@kernel
 def l1_l2_penalty_and_grad(w, g, l1, l2):
     """Return ``l1*sum|w| + l2*sum(w^2)`` and add ``l1*sign(w) + 2*l2*w`` into ``g``.
 

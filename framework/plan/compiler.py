@@ -29,10 +29,7 @@ class LossSpec:
 
     def target_shape(self, output_shape):
         """Shape of this output's target buffer: like the output, or without classes if sparse."""
-        from framework.losses import SparseCategoricalCrossentropy
-        if isinstance(self.loss, SparseCategoricalCrossentropy):
-            return output_shape[:-1]
-        return output_shape
+        return output_shape if self.loss is None else self.loss.target_shape(output_shape)
 
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,

@@ -97,11 +97,8 @@ class Trainer:
         return list(chosen) if isinstance(chosen, (list, tuple)) else [chosen]
 
     def _make_metric(self, ident, loss, y_true_shape, y_pred_shape):
-        if isinstance(ident, str) and ident.lower() in ("accuracy", "acc"):
-            metric = metrics_module.resolve_accuracy(loss, y_true_shape, y_pred_shape)
-            metric.name = ident
-            return metric
-        metric = metrics_module.get(ident)
+        """A fresh metric per output, resolved and named as Keras's compile does."""
+        metric = metrics_module.compile_metric(ident, y_true_shape, y_pred_shape, loss=loss)
         if isinstance(ident, metrics_module.Metric) and len(self.outputs) > 1:
             metric = type(ident).from_config(ident.get_config())
         if isinstance(ident, str):
