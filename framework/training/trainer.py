@@ -29,6 +29,8 @@ class Trainer:
         self._compile_config = None
         self._plans = {}
         self._specs = None
+        self._loss_totals = None
+        self._arena_state = None
 
     # ----- compile -------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -418,11 +420,13 @@ class Trainer:
 
     # ----- single batches ----------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns its loss (and metrics)."""
+        """One optimizer step on one batch; returns loss (and metrics).
+
+        As in Keras 3, loss and metrics accumulate across *_on_batch calls until
+        ``reset_metrics()`` (fit and evaluate reset them)."""
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         plan = self._plan("train", len(xs[0]))
-        self.reset_metrics()
         self._reset_weights_buffers(plan, sws)
         self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
         loss = plan.train_step()
@@ -434,7 +438,6 @@ class Trainer:
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight)
         plan = self._plan("eval", len(xs[0]))
-        self.reset_metrics()
         self._reset_weights_buffers(plan, sws)
         self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
         self._track_loss(plan, plan.eval_step() + self._penalty(), len(xs[0]))
