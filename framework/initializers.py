@@ -375,7 +375,9 @@ class Identity(Initializer):
 
 
 def serialize(initializer):
-    """``{'class_name': name, 'config': {...}}`` for a registered initializer."""
+    """``{'class_name': name, 'config': {...}}`` for a registered initializer; None stays None."""
+    if initializer is None:
+        return None
     cls = type(initializer)
     name = vars(cls).get("registered_name")  # not inherited: an unregistered subclass fails
     if not isinstance(initializer, Initializer) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:

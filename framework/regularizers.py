@@ -135,7 +135,9 @@ _STRING_DEFAULTS = {L1L2: {"l1": 0.01, "l2": 0.01}}
 
 
 def serialize(regularizer):
-    """``{'class_name': name, 'config': {...}}`` for a registered regularizer."""
+    """``{'class_name': name, 'config': {...}}`` for a registered regularizer; None stays None."""
+    if regularizer is None:
+        return None
     cls = type(regularizer)
     name = vars(cls).get("registered_name")  # not inherited: an unregistered subclass fails
     if not isinstance(regularizer, Regularizer) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:

@@ -185,7 +185,8 @@ def test_fused_bias_forward_and_backward(name, kwargs, ref, kinks, dtype):
     if not fn.needs_input:  # y may be z; dz may be dy
         zz = z0.copy()
         fn.bind_bias_forward(zz, b, zz)()
-        np.testing.assert_array_equal(zz, y)
+        # in place may round differently under 'reassoc' (constants fold into the bias add)
+        np.testing.assert_allclose(zz, y, rtol=tol, atol=tol)
         g, db2 = dy.copy(), np.empty_like(db)
         fn.bind_backward_bias_grad(None, zz, g, g, db2)()
         np.testing.assert_allclose(g, dz, rtol=tol, atol=tol)

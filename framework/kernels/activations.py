@@ -88,11 +88,17 @@ def _d_linear(x, y, p0, p1, p2):
 def _relu(x, p0, p1, p2):
     """Keras relu: p0=negative_slope, p1=max_value (inf for None), p2=threshold.
 
-    x > threshold -> min(x, max_value); x <= threshold -> negative_slope*(x - threshold)
-    (Keras uses a strict ``x > threshold``); NaN stays NaN.
+    x > threshold keeps x, clipped to [0, max_value] when a max_value is set
+    (Keras clips at 0 too, which matters for a negative threshold); x <= threshold
+    gives negative_slope*(x - threshold). Keras's test is strict; NaN stays NaN.
     """
     if x > p2:
-        return x if x < p1 else p1
+        if p1 < math.inf:
+            if x >= p1:
+                return p1
+            if x < 0:
+                return _c(x, 0.0)
+        return x
     if x <= p2:
         return _c(x, 0.0) if p0 == 0 else p0 * (x - p2)
     return x
@@ -100,9 +106,11 @@ def _relu(x, p0, p1, p2):
 
 @njit(inline="always")
 def _d_relu(x, y, p0, p1, p2):
-    # x may be y (see NEEDS_INPUT): the same test holds on both sides.
+    # x may be y (see NEEDS_INPUT): the same tests hold on both sides where it is allowed.
     if x > p2:
-        return _c(x, 1.0) if x < p1 else _c(x, 0.0)
+        if p1 < math.inf and (x >= p1 or x < 0):
+            return _c(x, 0.0)
+        return _c(x, 1.0)
     return p0
 
 
@@ -300,6 +308,10 @@ def _apply(loop, kind, arrays, p0, p1, p2):
 @njit(inline="always")
 def _forward_loop(arrays, f, df, p0, p1, p2):
     x, y = arrays
+    if x.ctypes.data == y.ctypes.data:  # in place: one name per array (see _bias_forward_loop)
+        for i in range(x.size):
+            x[i] = f(x[i], p0, p1, p2)
+        return
     for i in range(x.size):
         y[i] = f(x[i], p0, p1, p2)
 
@@ -307,6 +319,10 @@ def _forward_loop(arrays, f, df, p0, p1, p2):
 @njit(inline="always")
 def _backward_loop(arrays, f, df, p0, p1, p2):
     x, y, dy, dx = arrays
+    if dx.ctypes.data == dy.ctypes.data:
+        for i in range(x.size):
+            dy[i] = dy[i] * df(x[i], y[i], p0, p1, p2)
+        return
     for i in range(x.size):
         dx[i] = dy[i] * df(x[i], y[i], p0, p1, p2)
 
@@ -314,6 +330,13 @@ def _backward_loop(arrays, f, df, p0, p1, p2):
 @njit(inline="always")
 def _bias_forward_loop(arrays, f, df, p0, p1, p2):
     z, b, y = arrays
+    if z.ctypes.data == y.ctypes.data:
+        # in place: index one array only; a second name for the same memory fails
+        # the vectorizer's overlap check and leaves the loop scalar
+        for r in range(z.shape[0]):
+            for j in range(z.shape[1]):
+                z[r, j] = f(z[r, j] + b[j], p0, p1, p2)
+        return
     for r in range(z.shape[0]):
         for j in range(z.shape[1]):
             v = z[r, j] + b[j]
@@ -325,6 +348,13 @@ def _bias_forward_loop(arrays, f, df, p0, p1, p2):
 def _backward_bias_loop(arrays, f, df, p0, p1, p2):
     x, y, dy, dz, db = arrays
     db[:] = 0
+    if dz.ctypes.data == dy.ctypes.data:
+        for r in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                g = dy[r, j] * df(x[r, j], y[r, j], p0, p1, p2)
+                dy[r, j] = g
+                db[j] += g
+        return
     for r in range(x.shape[0]):
         for j in range(x.shape[1]):
             g = dy[r, j] * df(x[r, j], y[r, j], p0, p1, p2)

@@ -72,6 +72,8 @@ class Model(Trainer, Layer):
         self._graph_layers = layers
         self.built = True
         self.input_spec_shape = [t.shape for t in self.inputs]
+        tails = [tuple(t.shape[1:]) for t in self.inputs]
+        self._single_input_tail = tails[0] if len(tails) == 1 and None not in tails[0] else None
         self._invalidate_plans()
 
     # ----- graph -------------------------------------------------------------------------

@@ -43,6 +43,10 @@ def structure_to_list(value, names, what):
 
 def adapt_inputs(model, x):
     """Model inputs as contiguous arrays, checked against the declared shapes."""
+    fast = getattr(model, "_single_input_tail", None)
+    if fast is not None and type(x) is np.ndarray and x.shape[1:] == fast and x.flags.c_contiguous \
+            and x.dtype.kind in "biuf":
+        return [x]
     if x is None:
         raise ValueError("No input data: pass x")
     arrays = [as_array(a, f"input '{n}'") for a, n in zip(structure_to_list(x, model_input_names(model), "x"),

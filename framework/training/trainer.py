@@ -159,6 +159,8 @@ class Trainer:
     # ----- data ------------------------------------------------------------------------------
     def _prepare(self, x, y=None, sample_weight=None, class_weight=None, need_targets=True):
         xs = data_adapter.adapt_inputs(self, x)
+        if not need_targets and len(xs) == 1 and self.built:
+            return xs, None, None
         if not getattr(self, "built", False) or not self.outputs:
             self.build_from_data(xs)
             xs = data_adapter.adapt_inputs(self, x)
@@ -383,6 +385,8 @@ class Trainer:
         xs, _, _ = self._prepare(x, need_targets=False)
         batch_size = _batch_size(batch_size)
         n = len(xs[0])
+        if n <= batch_size and verbose == 0 and not callbacks:
+            return self._run_single_batch(xs, None)
         steps = math.ceil(n / batch_size)
         cbs = self._callbacks(callbacks, None, verbose, steps=steps)
         sources = self._sources(xs)
@@ -413,9 +417,18 @@ class Trainer:
     def call_on_arrays(self, inputs, training=False):
         """``model(x)`` on NumPy arrays: one batch of len(x), returned as NumPy."""
         xs, _, _ = self._prepare(inputs, need_targets=False)
-        plan = self._plan("predict", len(xs[0]), training=True if training else None)
-        self._load_batch(plan, self._sources(xs), None, 0)
-        plan.run_forward()
+        return self._run_single_batch(xs, True if training else None)
+
+    def _run_single_batch(self, xs, training):
+        """The lean path: one plan of len(x), no callbacks; outputs copied out."""
+        plan = self._plan("predict", len(xs[0]), training=training)
+        for x, buf in zip(xs, plan.inputs):
+            if x.dtype == buf.dtype:
+                np.copyto(buf, x)
+            else:
+                copy_rows(data_adapter.batch_source(x), 0, data_adapter.batch_source(buf))
+        for step in plan.forward:
+            step()
         return self._structure_outputs([o.copy() for o in plan.outputs])
 
     # ----- single batches ----------------------------------------------------------------------
