@@ -4,10 +4,10 @@ routing of their gradient to the input that won.
 ``xs`` is a tuple of 1-D arrays of one dtype (Numba compiles one version per
 tuple length). Serial loops; no fastmath, so NaN propagates as in np.maximum.
 """
-from numba import njit
+from framework.kernels import kernel
 
 
-@njit(cache=True)
+@kernel
 def select_forward(xs, y, winner, take_max):
     """y = elementwise max (take_max) or min of xs; winner[i] = index of the input chosen.
 
@@ -29,7 +29,7 @@ def select_forward(xs, y, winner, take_max):
                 winner[i] = k
 
 
-@njit(cache=True)
+@kernel
 def select_backward(winner, k, dy, dx):
     """dx = dy where input k won, else 0 (written)."""
     for i in range(dx.size):
