@@ -156,6 +156,9 @@ class Model(Trainer, Layer):
         return tensors
 
     def _call_symbolic(self, inputs, training=None, **kwargs):
+        if not self.built and hasattr(self, "build_from_shape"):
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            self.build_from_shape(first.shape, first.dtype)
         tensors = self._check_input_count(inputs)
         for t, own in zip(tensors, self.inputs):
             if tuple(t.shape[1:]) != tuple(own.shape[1:]):

@@ -84,10 +84,14 @@ class Sequential(Model):
         self._rebuild()
 
     def build_from_data(self, arrays):
+        sample = arrays[0]
+        self.build_from_shape(sample.shape, sample.dtype.name)
+
+    def build_from_shape(self, shape, dtype=None):
+        """Build for samples of ``shape[1:]`` (first data seen, or first symbolic call)."""
         if not self.built:
-            sample = arrays[0]
-            dtype = sample.dtype.name if sample.dtype.kind == "f" else None
-            self._input_tensor = Input(sample.shape[1:], dtype=dtype)
+            dtype = dtype if dtype is not None and str(dtype).startswith("float") else None
+            self._input_tensor = Input(tuple(shape[1:]), dtype=dtype)
             self._rebuild()
 
     @property

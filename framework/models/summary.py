@@ -12,6 +12,9 @@ def _human(n, unit):
 
 def summary_text(model):
     """The summary table as text. FLOPs are per sample; memory is the predict plan's at batch 1."""
+    if not model.built or not model.outputs:
+        raise ValueError(f"Model '{model.name}' has not been built yet, so its layers have no shapes: give it "
+                         "an Input (or input_shape= on the first layer), call build(input_shape), or fit it first")
     plan = model._plan("predict", 1)
     rows = [("Layer (type)", "Output Shape", "Param #", "FLOPs")]
     for item in plan.describe:

@@ -197,9 +197,9 @@ class _Compiler:
             ones = self.new((self.batch,))
             ones.fill(1)
             for metric in spec.metrics:
-                plan.metric_steps.append(metric.bind(target, y_pred, ones))
+                plan.metric_steps.append(_bind_metric(metric, target, y_pred, ones))
             for metric in spec.weighted_metrics:
-                plan.metric_steps.append(metric.bind(target, y_pred, weights))
+                plan.metric_steps.append(_bind_metric(metric, target, y_pred, weights))
         # two losses on one tensor: the second wrote a private gradient; fold it in first thing
         plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
         self.pending_adds = []
@@ -266,6 +266,15 @@ class _Compiler:
                     continue
                 seen.add(id(var))
                 self.plan.penalties.append(var.regularizer.bind(var.value, view))
+
+
+def _bind_metric(metric, target, y_pred, weights):
+    """The metric's kernel step, or for a metric wrapping a user's Python function, an
+    eager update on the same buffers (correct, but it allocates)."""
+    try:
+        return metric.bind(target, y_pred, weights)
+    except NotImplementedError:
+        return lambda: metric.update_state(target, y_pred, weights)
 
 
 def _add_step(dst, src):

@@ -52,7 +52,7 @@ def adapt_inputs(model, x):
     arrays = [as_array(a, f"input '{n}'") for a, n in zip(structure_to_list(x, model_input_names(model), "x"),
                                                           model_input_names(model))]
     if getattr(model, "built", False) and model.inputs:
-        for array, tensor, name in zip(arrays, model.inputs, model.input_names):
+        for array, tensor, name in zip(arrays, model.inputs, model_input_names(model)):
             expected = tensor.shape[1:]
             received = array.shape[1:]
             if len(expected) != len(received) or any(e is not None and e != r for e, r in zip(expected, received)):
@@ -63,7 +63,10 @@ def adapt_inputs(model, x):
 
 
 def model_input_names(model):
-    return model.input_names if getattr(model, "built", False) and model.inputs else ["input"]
+    """Names data is matched by: the keys of a dict given to Model(inputs=...), else the Input names."""
+    if not (getattr(model, "built", False) and model.inputs):
+        return ["input"]
+    return list(model._input_keys) if model._input_kind == "dict" else model.input_names
 
 
 def adapt_targets(y, output_names, target_shapes, loss_names):

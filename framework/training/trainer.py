@@ -38,6 +38,8 @@ class Trainer:
                 auto_scale_loss=True):
         """Configure training: optimizer, loss(es), loss weights and metrics, as in Keras."""
         self.optimizer = optimizers.get(optimizer)
+        for item in (loss.values() if isinstance(loss, dict) else loss if isinstance(loss, (list, tuple)) else [loss]):
+            _trainable_loss(item)
         self._compile_config = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                     weighted_metrics=weighted_metrics)
         self.compiled = True
@@ -70,7 +72,7 @@ class Trainer:
             return self._specs
         cfg = self._compile_config
         names = self.output_names
-        losses = [None if l is None else losses_module.get(l) for l in self._per_output(cfg["loss"], "loss")]
+        losses = [_trainable_loss(l) for l in self._per_output(cfg["loss"], "loss")]
         if all(l is None for l in losses):
             raise ValueError(f"Model '{self.name}' was compiled without a loss; pass loss= to compile()")
         weights = self._per_output(1.0 if cfg["loss_weights"] is None else cfg["loss_weights"], "loss_weights")
@@ -79,20 +81,30 @@ class Trainer:
             spec = LossSpec(loss, 1.0 if weight is None else weight)
             y_pred_shape = self.outputs[i].shape
             y_true_shape = spec.target_shape(y_pred_shape)
-            for key, attr in (("metrics", "metrics"), ("weighted_metrics", "weighted_metrics")):
+            for key in ("metrics", "weighted_metrics"):
                 for ident in self._metric_list(cfg[key], i):
-                    getattr(spec, attr).append(self._make_metric(ident, loss, y_true_shape, y_pred_shape))
+                    getattr(spec, key).append(self._make_metric(ident, loss, y_true_shape, y_pred_shape))
+            taken = {m.name for m in spec.metrics}
+            for metric in spec.weighted_metrics:
+                if metric.name in taken:  # Keras 3 names the weighted twin 'weighted_<name>'
+                    metric.name = "weighted_" + metric.name
             specs.append(spec)
         self._specs = specs
         return specs
 
     def _metric_list(self, metrics, index):
+        """Metrics of output ``index``: a dict by output name, or (several outputs) a list with
+        one entry per output, as Keras 3 pairs them; a single output takes the whole list."""
         if metrics is None:
             return []
         if isinstance(metrics, dict):
             chosen = metrics.get(self.output_names[index], [])
-        elif isinstance(metrics, (list, tuple)) and len(self.outputs) > 1 and metrics and \
-                all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+        elif len(self.outputs) > 1:
+            if not isinstance(metrics, (list, tuple)) or len(metrics) != len(self.outputs):
+                raise ValueError(
+                    f"Model '{self.name}' has {len(self.outputs)} outputs ({', '.join(self.output_names)}); "
+                    f"pass metrics as a dict by output name or a list with one entry (a metric or a list "
+                    f"of metrics) per output, received {metrics!r}")
             chosen = metrics[index] or []
         else:
             chosen = metrics
@@ -323,7 +335,7 @@ class Trainer:
     def _report_nan(self, loss, epoch, step):
         if not self._nan_reported:
             self._nan_reported = True
-            warnings.warn(f"Loss became {loss} at epoch {epoch + 1}, batch {step} of model '{self.name}'; "
+            warnings.warn(f"Loss became {loss} at epoch {epoch + 1}, batch {step + 1} of model '{self.name}'; "
                           "check the learning rate and the data for NaN/Inf values", RuntimeWarning, stacklevel=3)
 
     def _callbacks(self, callbacks, history=None, verbose="auto", **params):
@@ -403,7 +415,7 @@ class Trainer:
                 results = [np.empty((n,) + o.shape[1:], dtype=o.dtype) for o in plan.outputs]
             for r, o in zip(results, plan.outputs):
                 r[start:start + size] = o
-            cbs.on_predict_batch_end(step, {"outputs": results})
+            cbs.on_predict_batch_end(step, {"outputs": self._structure_outputs(plan.outputs)})
         cbs.on_predict_end()
         return self._structure_outputs(results)
 
@@ -487,6 +499,18 @@ class Trainer:
     def summary(self, print_fn=None, line_length=None):
         from framework.models.summary import summary_text
         (print_fn or print)(summary_text(self))
+
+
+def _trainable_loss(identifier):
+    """The loss object for compile, refusing early what a plan cannot differentiate."""
+    if identifier is None:
+        return None
+    loss = losses_module.get(identifier)
+    if isinstance(loss, losses_module.LossFunctionWrapper):
+        raise ValueError(f"Loss {getattr(identifier, '__name__', identifier)!r} is a plain Python function; "
+                         "its gradient cannot be compiled yet (custom losses arrive with framework.ops). "
+                         f"Use a built-in loss: {', '.join(losses_module.REGISTRY.names())}")
+    return loss
 
 
 def _gather(src, order, start, dst):
