@@ -34,7 +34,8 @@ class Sequential(Model):
             self._rebuild()
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential '{self.name}' can only add layers, received {type(layer).__name__}")
+            raise ValueError(f"Only layers (or an Input) can be added to Sequential '{self.name}', "
+                             f"received {layer!r} of type {type(layer).__name__}")
         self._stack.append(layer)
         if self.built and self.outputs:
             output = layer(self.outputs[0])

@@ -130,20 +130,22 @@ def sample_weights_per_output(sample_weight, class_weight, targets, output_names
                     raise ValueError("sample_weight must have one value per sample (shape (N,))")
         result.append(w)
     if class_weight is not None:
+        if sample_weight is not None:
+            raise ValueError("You cannot use class_weight and sample_weight at the same time; fold the class "
+                             "weights into sample_weight")
         if n_out > 1:
             raise ValueError("class_weight is only supported for models with a single output")
         y = targets[0]
         labels = y.reshape(len(y), -1)
         labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
         labels = np.rint(labels).astype(np.int64) if labels.dtype.kind == "f" else labels.astype(np.int64)
-        unknown = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
-        if unknown:
-            raise ValueError(f"class_weight has no entry for class(es) {unknown}")
-        table = np.zeros(max(max(int(k) for k in class_weight), int(labels.max())) + 1)
+        if labels.size and labels.min() < 0:
+            raise ValueError(f"class_weight needs class labels >= 0, found {labels.min()}")
+        # classes missing from class_weight count 1.0, as in Keras
+        table = np.ones(max([int(k) for k in class_weight] + [int(labels.max()) if labels.size else 0]) + 1)
         for k, v in class_weight.items():
             table[int(k)] = v
-        cw = table[labels]
-        result[0] = cw if result[0] is None else result[0] * cw
+        result[0] = table[labels]
     return result
 
 

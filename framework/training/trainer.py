@@ -121,8 +121,8 @@ class Trainer:
 
     def _require_compiled(self):
         if not self.compiled:
-            raise RuntimeError(f"Model '{self.name}' must be compiled before training or evaluation: "
-                               "call model.compile(optimizer, loss, metrics)")
+            raise ValueError(f"You must call compile() before using model '{self.name}' for training or "
+                             "evaluation: model.compile(optimizer, loss, metrics)")
 
     # ----- arena and plans ---------------------------------------------------------------------
     def _dtype(self):
