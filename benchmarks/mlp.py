@@ -37,6 +37,7 @@ def ours(x, y, steps):
         plan.train_step()
     step = median_ms(plan.train_step, steps)
     fit_step = median_ms(lambda: model.train_on_batch(x, y), steps // 2)
+    print_phases(plan, steps)
     one = x[:1]
     model.predict(one, verbose=0)
     predict = median_ms(lambda: model.predict(one, verbose=0), 50, inner=20)
@@ -45,8 +46,24 @@ def ours(x, y, steps):
             "model(x) 1 sample": call}
 
 
+def print_phases(plan, steps):
+    """Where a training step's time goes: BLAS matrix products vs Numba kernels vs the optimizer."""
+    phases = {"matmul (BLAS)": [], "kernels (Numba)": []}
+    for step in plan.forward + plan.backward:
+        kind = "matmul (BLAS)" if getattr(step, "__qualname__", "").startswith("matmul_step") else "kernels (Numba)"
+        phases[kind].append(step)
+    loss_steps = [s for s in plan.loss_steps if s is not None]
+    figures = {name: sum(median_ms(s, steps) for s in group) for name, group in phases.items()}
+    figures["loss (Numba)"] = sum(median_ms(s, steps) for s in loss_steps)
+    figures["optimizer (Numba)"] = median_ms(plan.optimizer_step, steps)
+    total = sum(figures.values())
+    print("framework  step phases (each step timed alone, medians): " +
+          ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})" for k, v in figures.items()))
+
+
 def torch_figures(x, y, steps):
     import torch
+    torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
                               torch.nn.ReLU(), torch.nn.Linear(256, 10))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)

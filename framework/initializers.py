@@ -378,25 +378,14 @@ def serialize(initializer):
     """``{'class_name': name, 'config': {...}}`` for a registered initializer; None stays None."""
     if initializer is None:
         return None
-    cls = type(initializer)
-    name = vars(cls).get("registered_name")  # not inherited: an unregistered subclass fails
-    if not isinstance(initializer, Initializer) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:
-        raise ValueError(f"Cannot serialize {initializer!r}: only registered Initializer "
-                         f"subclasses serialize (register with @initializers.REGISTRY.register(name)).")
-    return {"class_name": name, "config": initializer.get_config()}
+    return REGISTRY.serialize(initializer, Initializer)
 
 
 def deserialize(config):
     """An initializer from ``serialize``'s output (or a registered name)."""
     if isinstance(config, str):
         return REGISTRY.lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {config!r}")
-    cls = REGISTRY.lookup(config["class_name"])
-    try:
-        return cls.from_config(dict(config.get("config") or {}))
-    except TypeError as e:
-        raise ValueError(f"Invalid config for initializer {config['class_name']!r}: {e}") from None
+    return REGISTRY.from_config_dict(config)
 
 
 def get(identifier):

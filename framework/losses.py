@@ -539,27 +539,16 @@ _FUNCTIONS = {
 
 def serialize(loss):
     """``{'class_name': registered name, 'config': loss.get_config()}``."""
-    cls = type(loss)
-    name = vars(cls).get("registered_name")
-    if not isinstance(loss, Loss) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:
-        raise ValueError(f"Cannot serialize {loss!r}: only registered Loss subclasses serialize "
-                         f"(register with @framework.losses.register(name)).")
-    return {"class_name": name, "config": loss.get_config()}
+    return REGISTRY.serialize(loss, Loss)
 
 
 def deserialize(config):
     """A loss from ``serialize``'s output or a registered name. Only registry names are looked up."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {config!r}")
-    if config["class_name"] == "function":  # Keras's form for a serialized loss function
+    if isinstance(config, dict) and config.get("class_name") == "function":  # Keras's form for a serialized loss function
         return get(config.get("config"))
-    cls = REGISTRY.lookup(config["class_name"])
-    try:
-        return cls.from_config(dict(config.get("config") or {}))
-    except TypeError as e:
-        raise ValueError(f"Invalid config for loss {config['class_name']!r}: {e}") from None
+    return REGISTRY.from_config_dict(config)
 
 
 def get(identifier):

@@ -302,25 +302,14 @@ _FUNCTIONS = {
 
 def serialize(metric):
     """``{'class_name': registered name, 'config': metric.get_config()}``."""
-    cls = type(metric)
-    name = vars(cls).get("registered_name")
-    if not isinstance(metric, Metric) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:
-        raise ValueError(f"Cannot serialize {metric!r}: only registered Metric subclasses serialize "
-                         f"(register with @framework.metrics.register(name)).")
-    return {"class_name": name, "config": metric.get_config()}
+    return REGISTRY.serialize(metric, Metric)
 
 
 def deserialize(config):
     """A metric from ``serialize``'s output or a registered name. Only registry names are looked up."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {config!r}")
-    cls = REGISTRY.lookup(config["class_name"])
-    try:
-        return cls.from_config(dict(config.get("config") or {}))
-    except TypeError as e:
-        raise ValueError(f"Invalid config for metric {config['class_name']!r}: {e}") from None
+    return REGISTRY.from_config_dict(config)
 
 
 def get(identifier):

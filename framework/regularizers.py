@@ -138,12 +138,7 @@ def serialize(regularizer):
     """``{'class_name': name, 'config': {...}}`` for a registered regularizer; None stays None."""
     if regularizer is None:
         return None
-    cls = type(regularizer)
-    name = vars(cls).get("registered_name")  # not inherited: an unregistered subclass fails
-    if not isinstance(regularizer, Regularizer) or name not in REGISTRY or REGISTRY.lookup(name) is not cls:
-        raise ValueError(f"Cannot serialize {regularizer!r}: only registered Regularizer "
-                         f"subclasses serialize (register with @regularizers.REGISTRY.register(name)).")
-    return {"class_name": name, "config": regularizer.get_config()}
+    return REGISTRY.serialize(regularizer, Regularizer)
 
 
 def deserialize(config):
@@ -151,13 +146,7 @@ def deserialize(config):
     if isinstance(config, str):
         cls = REGISTRY.lookup(config)
         return cls(**_STRING_DEFAULTS.get(cls, {}))
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {config!r}")
-    cls = REGISTRY.lookup(config["class_name"])
-    try:
-        return cls.from_config(dict(config.get("config") or {}))
-    except TypeError as e:
-        raise ValueError(f"Invalid config for regularizer {config['class_name']!r}: {e}") from None
+    return REGISTRY.from_config_dict(config)
 
 
 def get(identifier):

@@ -52,6 +52,26 @@ class Registry:
         except (KeyError, TypeError):
             raise ValueError(unknown_name_message(self.kind, name, self._entries)) from None
 
+    def serialize(self, obj, base):
+        """``{'class_name', 'config'}`` for an instance of a class registered here itself
+        (an unregistered subclass does not inherit its parent's name)."""
+        cls = type(obj)
+        name = vars(cls).get("registered_name")
+        if not isinstance(obj, base) or name not in self._entries or self._entries[name] is not cls:
+            raise ValueError(f"Cannot serialize {obj!r}: only registered {base.__name__} subclasses serialize "
+                             f"(register the class with the {self.kind} registry's register()).")
+        return {"class_name": name, "config": obj.get_config()}
+
+    def from_config_dict(self, config):
+        """An object from ``{'class_name': ..., 'config': {...}}``, found by registry name only."""
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {config!r}")
+        cls = self.lookup(config["class_name"])
+        try:
+            return cls.from_config(dict(config.get("config") or {}))
+        except TypeError as e:
+            raise ValueError(f"Invalid config for {self.kind} {config['class_name']!r}: {e}") from None
+
     def __contains__(self, name):
         return name in self._entries
 
