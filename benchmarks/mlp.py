@@ -1,28 +1,34 @@
 """MLP 784-512-256-10 training step (batch 128, Adam, float32) and single-sample predict.
 
-Prints medians over repeated runs, and the same figures for PyTorch and Keras
-when they are installed (optional; never a dependency). Run:
-    python benchmarks/mlp.py [--steps 200]
+Our model and, when installed, the same model in PyTorch (optional; never a
+dependency) are timed by one script in alternating rounds, each round in a
+fresh child process: noise on a shared machine hits both alike, and neither
+framework's thread pool is left spinning against the other's (the trap in
+docs/architecture.md). Figures are medians over all timed calls. Run:
+    python benchmarks/mlp.py [--rounds 6] [--steps 40]
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 
-def median_ms(fn, repeats, inner=1):
-    times = []
-    for _ in range(repeats):
+def timed(fn, count):
+    """Per-call times in seconds for ``count`` calls."""
+    out = []
+    for _ in range(count):
         start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times) * 1e3
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
 
 
-def ours(x, y, steps):
+def ours(x, y):
     import framework as fw
     from framework.layers import Dense
     fw.utils.set_random_seed(0)
@@ -31,37 +37,15 @@ def ours(x, y, steps):
     model.compile(fw.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
     plan = model._plan("train", len(x))
-    sources = model._sources(*model._prepare(x, y)[:2])
-    model._load_batch(plan, sources, None, 0)
-    for _ in range(10):
-        plan.train_step()
-    step = median_ms(plan.train_step, steps)
-    fit_step = median_ms(lambda: model.train_on_batch(x, y), steps // 2)
-    print_phases(plan, steps)
     one = x[:1]
     model.predict(one, verbose=0)
-    predict = median_ms(lambda: model.predict(one, verbose=0), 50, inner=20)
-    call = median_ms(lambda: model(one), 50, inner=20)
-    return {"train step (plan)": step, "train_on_batch": fit_step, "predict 1 sample": predict,
-            "model(x) 1 sample": call}
+    return model, {"train step": plan.train_step,
+                   "train_on_batch": lambda: model.train_on_batch(x, y),
+                   "predict 1 sample": lambda: model.predict(one, verbose=0),
+                   "model(x) 1 sample": lambda: model(one)}
 
 
-def print_phases(plan, steps):
-    """Where a training step's time goes: BLAS matrix products vs Numba kernels vs the optimizer."""
-    phases = {"matmul (BLAS)": [], "kernels (Numba)": []}
-    for step in plan.forward + plan.backward:
-        kind = "matmul (BLAS)" if getattr(step, "__qualname__", "").startswith("matmul_step") else "kernels (Numba)"
-        phases[kind].append(step)
-    loss_steps = [s for s in plan.loss_steps if s is not None]
-    figures = {name: sum(median_ms(s, steps) for s in group) for name, group in phases.items()}
-    figures["loss (Numba)"] = sum(median_ms(s, steps) for s in loss_steps)
-    figures["optimizer (Numba)"] = median_ms(plan.optimizer_step, steps)
-    total = sum(figures.values())
-    print("framework  step phases (each step timed alone, medians): " +
-          ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})" for k, v in figures.items()))
-
-
-def torch_figures(x, y, steps):
+def pytorch(x, y):
     import torch
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
@@ -69,41 +53,86 @@ def torch_figures(x, y, steps):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    one = tx[:1]
 
     def step():
         opt.zero_grad()
         loss_fn(net(tx), ty).backward()
         opt.step()
-    for _ in range(10):
-        step()
-    one = tx[:1]
 
     def predict():
         with torch.no_grad():
             net(one).numpy()
-    return {"train step (plan)": median_ms(step, steps), "predict 1 sample": median_ms(predict, 50, inner=20)}
+    return {"train step": step, "predict 1 sample": predict}
+
+
+def print_phases(plan, count):
+    """Where a training step's time goes: BLAS matrix products vs Numba kernels vs the optimizer."""
+    def med(fn):
+        return statistics.median(timed(fn, count)) * 1e3
+    matmul = [s for s in plan.forward + plan.backward if getattr(s, "__qualname__", "").startswith("matmul_step")]
+    kernels = [s for s in plan.forward + plan.backward if s not in matmul]
+    figures = {"matmul (BLAS)": sum(med(s) for s in matmul),
+               "kernels (Numba)": sum(med(s) for s in kernels),
+               "loss (Numba)": sum(med(s) for s in plan.loss_steps if s is not None),
+               "optimizer (Numba)": med(plan.optimizer_step)}
+    total = sum(figures.values())
+    print("phases of our step (each call timed alone, medians): " +
+          ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})" for k, v in figures.items()))
+
+
+def fmt(seconds):
+    return f"{seconds * 1e3:8.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:8.1f} us"
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
+
+
+def run_round(name, steps):
+    """Child process: build one framework's model, time its calls, print JSON."""
+    x, y = data()
+    suite = ours(x, y)[1] if name == "framework" else pytorch(x, y)
+    for fn in suite.values():
+        timed(fn, 5)
+    result = {what: timed(fn, steps if "train" in what else steps * 20) for what, fn in suite.items()}
+    print(json.dumps(result))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=40, help="training steps per round")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.random((128, 784), dtype=np.float32)
-    y = rng.integers(0, 10, 128)
-    print(f"machine: {os.cpu_count()} cores; OMP/OPENBLAS threads: "
-          f"{os.environ.get('OMP_NUM_THREADS', 'default')}/{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
-    rows = {"framework": ours(x, y, args.steps)}
+    if args.child:
+        return run_round(args.child, args.steps)
+    print(f"machine: {os.cpu_count()} cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    x, y = data()
+    model = ours(x, y)[0]
+    print_phases(model._plan("train", len(x)), 200)
+    names = ["framework"]
     try:
-        rows["pytorch"] = torch_figures(x, y, args.steps)
+        import torch  # noqa: F401
+        names.append("pytorch")
     except ImportError:
         print("pytorch: not installed (optional)")
-    for name, figures in rows.items():
-        for what, ms in figures.items():
-            print(f"{name:10s} {what:20s} {ms * 1e3:9.1f} us" if ms < 1 else f"{name:10s} {what:20s} {ms:9.3f} ms")
-    if "pytorch" in rows:
-        ratio = rows["pytorch"]["train step (plan)"] / rows["framework"]["train step (plan)"]
-        print(f"train step speed-up over pytorch: {ratio:.2f}x")
+    times = {}
+    for _ in range(args.rounds):
+        for name in names:
+            out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(args.steps)],
+                                 check=True, capture_output=True, text=True).stdout
+            for what, values in json.loads(out.splitlines()[-1]).items():
+                times.setdefault((name, what), []).extend(values)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    for (name, what), value in medians.items():
+        print(f"{name:10s} {what:20s} {fmt(value)}")
+    if "pytorch" in names:
+        for what in ("train step", "predict 1 sample"):
+            ratio = medians[("pytorch", what)] / medians[("framework", what)]
+            print(f"{what}: framework is {ratio:.2f}x as fast as pytorch (alternating rounds, medians)")
 
 
 if __name__ == "__main__":
