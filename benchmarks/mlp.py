@@ -1,13 +1,14 @@
 """MLP 784-512-256-10 training step (batch 128, Adam, float32) and single-sample predict.
 
-Our model and, when installed, the same model in PyTorch (optional; never a
-dependency) are timed by one script in alternating rounds, each round in a
+Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX
+(optional; never dependencies) are timed by one script in alternating rounds, each round in a
 fresh child process: noise on a shared machine hits both alike, and neither
 framework's thread pool is left spinning against the other's (the trap in
 docs/architecture.md). Figures are medians over all timed calls. Run:
     python benchmarks/mlp.py [--rounds 6] [--steps 40]
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -66,6 +67,25 @@ def pytorch(x, y):
     return {"train step": step, "predict 1 sample": predict}
 
 
+def keras_jax(x, y):
+    os.environ["KERAS_BACKEND"] = "jax"
+    import keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation="relu"),
+                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    model.train_on_batch(x, y)
+    one = x[:1]
+    model.predict(one, verbose=0)
+    return {"train step": lambda: model.train_on_batch(x, y),
+            "predict 1 sample": lambda: model.predict(one, verbose=0),
+            "model(x) 1 sample": lambda: np.asarray(model(one))}
+
+
+CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch, "keras-jax": keras_jax}
+REQUIRES = {"pytorch": "torch", "keras-jax": "keras"}
+
+
 def print_phases(plan, count):
     """Where a training step's time goes: BLAS matrix products vs Numba kernels vs the optimizer."""
     def med(fn):
@@ -93,7 +113,7 @@ def data():
 def run_round(name, steps):
     """Child process: build one framework's model, time its calls, print JSON."""
     x, y = data()
-    suite = ours(x, y)[1] if name == "framework" else pytorch(x, y)
+    suite = CONTENDERS[name](x, y)
     for fn in suite.values():
         timed(fn, 5)
     result = {what: timed(fn, steps if "train" in what else steps * 20) for what, fn in suite.items()}
@@ -114,11 +134,11 @@ def main():
     model = ours(x, y)[0]
     print_phases(model._plan("train", len(x)), 200)
     names = ["framework"]
-    try:
-        import torch  # noqa: F401
-        names.append("pytorch")
-    except ImportError:
-        print("pytorch: not installed (optional)")
+    for name, module in REQUIRES.items():
+        if importlib.util.find_spec(module) is None:
+            print(f"{name}: {module} not installed (optional)")
+        else:
+            names.append(name)
     times = {}
     for _ in range(args.rounds):
         for name in names:
@@ -129,10 +149,10 @@ def main():
     medians = {key: statistics.median(values) for key, values in times.items()}
     for (name, what), value in medians.items():
         print(f"{name:10s} {what:20s} {fmt(value)}")
-    if "pytorch" in names:
+    for other in names[1:]:
         for what in ("train step", "predict 1 sample"):
-            ratio = medians[("pytorch", what)] / medians[("framework", what)]
-            print(f"{what}: framework is {ratio:.2f}x as fast as pytorch (alternating rounds, medians)")
+            ratio = medians[(other, what)] / medians[("framework", what)]
+            print(f"{what}: framework is {ratio:.2f}x as fast as {other} (alternating rounds, medians)")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ class ProgbarLogger(Callback):
     def _open(self, total, desc):
         from tqdm.auto import tqdm
         self.bar = tqdm(total=total, desc=desc, file=self.stream or sys.stderr, leave=True,
-                        dynamic_ncols=True, unit="step", mininterval=0.1)
+                        dynamic_ncols=True, unit="step", mininterval=0.1,
+                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar:20}| {elapsed}<{remaining}{postfix}")
 
     def _print(self, text):
         print(text, file=self.stream or sys.stdout, flush=True)
@@ -123,7 +124,7 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         if self._live():
-            self._open(self.params.get("steps"), f"Epoch {epoch + 1}/{self.params.get('epochs')}")
+            self._open(self.params.get("steps"), f"Epoch {epoch + 1}/{self.params.get('epochs')}:")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.bar is not None:
@@ -141,7 +142,7 @@ class ProgbarLogger(Callback):
 
     def on_test_begin(self, logs=None):
         if self._live() and not self.params.get("in_fit"):
-            self._open(self.params.get("steps"), "Evaluate")
+            self._open(self.params.get("steps"), "Evaluate:")
 
     def on_test_batch_end(self, batch, logs=None):
         if self.bar is not None and not self.params.get("in_fit"):
@@ -159,7 +160,7 @@ class ProgbarLogger(Callback):
 
     def on_predict_begin(self, logs=None):
         if self._live():
-            self._open(self.params.get("steps"), "Predict")
+            self._open(self.params.get("steps"), "Predict:")
 
     def on_predict_batch_end(self, batch, logs=None):
         if self.bar is not None:

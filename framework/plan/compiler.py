@@ -89,7 +89,7 @@ class _Compiler:
         plan.inputs = [self.buffers[k] for k in self.input_keys]
         plan.outputs = [self.buffers[k] for k in self.output_keys]
         if self.mode != "predict":
-            self._bind_losses_and_metrics(fused)
+            self._bind_losses_and_metrics()
             plan.loss_weights = [spec.weight for spec in self.specs]
             plan.loss_values = [0.0] * len(self.specs)
         if self.mode == "train":
@@ -120,9 +120,8 @@ class _Compiler:
             self.live_refs[root] -= 1
             if self.live_refs[root] == 0 and root not in self.keep:
                 self.alloc.release(self.buffers[root])
-        for ctx in self.contexts[index:index + 1]:
-            for buf in ctx._scratch.values():
-                self.alloc.release(buf)
+        for buf in self.contexts[index].scratch_buffers():
+            self.alloc.release(buf)
 
     # ----- forward -------------------------------------------------------------------------
     def _emit_forward(self, entry, logits_shape):
@@ -153,7 +152,7 @@ class _Compiler:
         out_shape = [self.tensors[k].shape for k in entry.out_keys]
         self.plan.describe.append({
             "layer": layer, "node": entry.node,
-            "bytes": sum(b.nbytes for b in outputs if views is None) + sum(b.nbytes for b in ctx._scratch.values()),
+            "bytes": sum(b.nbytes for b in outputs if views is None) + sum(b.nbytes for b in ctx.scratch_buffers()),
             "flops": self.batch * layer.flops(in_shape[0] if len(in_shape) == 1 else in_shape,
                                               out_shape[0] if len(out_shape) == 1 else out_shape),
         })
@@ -176,7 +175,7 @@ class _Compiler:
         return fused
 
     # ----- losses and metrics --------------------------------------------------------------------
-    def _bind_losses_and_metrics(self, fused):
+    def _bind_losses_and_metrics(self):
         plan = self.plan
         producer_ctx = {k: self.contexts[i] for i, e in enumerate(self.entries) for k in e.out_keys}
         for key, spec in zip(self.output_keys, self.specs):

@@ -37,6 +37,9 @@ class StepContext:
             raise ValueError(f"scratch '{key}' of layer '{self.layer.name}' requested with two shapes")
         return buf
 
+    def scratch_buffers(self):
+        return list(self._scratch.values())
+
     @property
     def fused(self):
         """True when the loss took over this node's final activation (see Layer.fused_activation)."""
