@@ -96,6 +96,7 @@ class _Compiler:
             self._emit_backward()
             self._bind_regularizers()
             plan.optimizer_step = self.optimizer_step
+            plan.constraint_steps = self._bind_constraints()
         plan.nbytes = self.alloc.nbytes
         plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
         return plan
@@ -255,6 +256,16 @@ class _Compiler:
     def _zeros(self, key):
         self.grads[key] = self.new(self.shape_of(key), zero=True)
         return self.grads[key]
+
+    def _bind_constraints(self):
+        """Constraint steps for trained weights, run after every optimizer update."""
+        steps, seen = [], set()
+        for entry in self.entries:
+            for var in entry.layer.weights:
+                if var.constraint is not None and id(var) in self.grad_views and id(var) not in seen:
+                    seen.add(id(var))
+                    steps.append(var.constraint.bind(var.value))
+        return steps
 
     def _bind_regularizers(self):
         seen = set()

@@ -23,6 +23,7 @@ class Plan:
         self.penalties = []
         self.metric_steps = []
         self.optimizer_step = None
+        self.constraint_steps = []
         self.describe = []
         self.snapshot = []
         self.nbytes = 0
@@ -57,6 +58,8 @@ class Plan:
         for penalty in self.penalties:
             total += penalty()
         self.optimizer_step()
+        for constrain in self.constraint_steps:
+            constrain()
         for update in self.metric_steps:
             update()
         return total

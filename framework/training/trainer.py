@@ -11,11 +11,11 @@ import numpy as np
 
 from framework import backend, losses as losses_module, metrics as metrics_module, optimizers
 from framework.callbacks import CallbackList, History, ProgbarLogger
-from framework.kernels.elementwise import copy_rows, gather_rows
+from framework.kernels.elementwise import copy_rows
 from framework.plan.arena import gradient_views, pack
 from framework.plan.compiler import LossSpec, compile_plan
 from framework.training import data as data_adapter
-from framework.utils.random import global_generator
+from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, source_views
 
 
 class Trainer:
@@ -31,6 +31,7 @@ class Trainer:
         self._specs = None
         self._loss_totals = None
         self._arena_state = None
+        self._compiled_trainable = None
 
     # ----- compile -------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -45,6 +46,8 @@ class Trainer:
         self.compiled = True
         self._specs = None
         self._invalidate_plans()
+        # as in Keras, which weights train is decided now: set layer.trainable before compile()
+        self._compiled_trainable = list(self.trainable_weights) if self.built and self.outputs else None
         if getattr(self, "built", False) and self.outputs:
             self._training_setup()
 
@@ -131,11 +134,14 @@ class Trainer:
 
     def _ensure_arena(self):
         """Pack weights so the trainable ones are one run; (params, grads, grad views by id)."""
-        trainable = self.trainable_weights
+        if self.compiled and self._compiled_trainable is None:
+            self._compiled_trainable = list(self.trainable_weights)  # built after compile()
+        trainable = self._compiled_trainable if self.compiled else self.trainable_weights
         state = self._arena_state
         if state is not None and all(v.version == ver for v, ver in state["versions"]):
             return state
-        others = self.non_trainable_weights
+        trained = {id(v) for v in trainable}
+        others = [v for v in self.weights if id(v) not in trained]
         dtype = self._dtype()
         params = pack(trainable, others, dtype)
         grads = np.zeros(params.size, dtype=dtype)
@@ -192,30 +198,6 @@ class Trainer:
     def build_from_data(self, arrays):
         raise ValueError(f"Model '{self.name}' is not built")
 
-    def _sources(self, xs, ys=None, sws=None):
-        src = [data_adapter.batch_source(a) for a in xs]
-        tgt = [None if a is None else data_adapter.batch_source(a) for a in (ys or [])]
-        wts = [None if w is None else w.reshape(-1, 1) for w in (sws or [])]
-        return src, tgt, wts
-
-    @staticmethod
-    def _load_batch(plan, sources, order, start):
-        """Gather rows ``order[start:start+batch]`` (or consecutive rows when order is None)."""
-        src, tgt, wts = sources
-        for s, dst in zip(src, plan.input_views):
-            _gather(s, order, start, dst)
-        for s, dst in zip(tgt, plan.target_views):
-            if s is not None:
-                _gather(s, order, start, dst)
-        for s, dst in zip(wts, plan.weight_views):
-            if s is not None:
-                _gather(s, order, start, dst)
-
-    def _reset_weights_buffers(self, plan, sws):
-        for w, buf in zip(sws or [], plan.sample_weights):
-            if w is None:
-                buf.fill(1)
-
     # ----- metrics state ---------------------------------------------------------------------
     def _all_metrics(self):
         specs = self._specs or []
@@ -271,34 +253,20 @@ class Trainer:
     # ----- fit -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the logs."""
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the logs.
+
+        ``x`` may be arrays (with ``y``), a generator yielding ``(x, y)`` or
+        ``(x, y, sample_weight)`` batches, or a ``framework.utils.PyDataset``.
+        """
         self._require_compiled()
         batch_size = _batch_size(batch_size)
-        xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
-        n = len(xs[0])
-        if validation_data is None and validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in (0, 1), received {validation_split}")
-            split = int(n * (1 - validation_split))
-            if split == 0 or split == n:
-                raise ValueError(f"validation_split={validation_split} leaves no training or validation samples "
-                                 f"out of {n}")
-            val = ([a[split:] for a in xs], [None if a is None else a[split:] for a in ys],
-                   [None if w is None else w[split:] for w in sws])
-            xs, ys, sws = [a[:split] for a in xs], [None if a is None else a[:split] for a in ys], \
-                [None if w is None else w[:split] for w in sws]
-            n = split
-        elif validation_data is not None:
-            val = self._prepare(*_unpack_validation(validation_data))
-        else:
-            val = None
-        if n == 0:
-            raise ValueError("fit() received no samples")
-        steps = math.ceil(n / batch_size)
+        train, val = self._training_batches(x, y, sample_weight, class_weight, batch_size, shuffle,
+                                            steps_per_epoch, validation_split, validation_data,
+                                            validation_steps, validation_batch_size)
         history = History()
-        cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=steps)
-        sources = self._sources(xs, ys, sws)
+        cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps)
         self.stop_training = False
         self._nan_reported = False
         cbs.on_train_begin()
@@ -306,31 +274,71 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            order = global_generator().permutation(n) if shuffle else None
-            for step in range(steps):
-                start = step * batch_size
-                size = min(batch_size, n - start)
+            seen = 0
+            for step, (size, load) in enumerate(train.epoch()):
                 plan = self._plan("train", size)
                 cbs.on_train_batch_begin(step)
-                self._reset_weights_buffers(plan, sws)
-                self._load_batch(plan, sources, order, start)
+                load(plan)
                 loss = plan.train_step()
                 if not math.isfinite(loss):
                     self._report_nan(loss, epoch, step)
                 self._track_loss(plan, loss, size)
+                seen += 1
                 cbs.on_train_batch_end(step, self._results())
                 if self.stop_training:
                     break
+            if seen == 0:
+                warnings.warn(f"Epoch {epoch + 1}: the training data ran out (a generator without "
+                              "steps_per_epoch is used up after one epoch); stopping", RuntimeWarning, stacklevel=2)
+                break
             logs = self._results()
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_prepared(*val, _batch_size(validation_batch_size or batch_size), cbs)
+                val_logs = self._run_evaluation(val, cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and self._arena_state is not None:
+            finalize(self._arena_state["params"])
         self.history = history
         return history
+
+    def _training_batches(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps,
+                          validation_split, validation_data, validation_steps, validation_batch_size):
+        """The training batch source and the validation one (or None)."""
+        val_batch = _batch_size(validation_batch_size or batch_size)
+        if is_stream(x):
+            if validation_split:
+                raise ValueError("validation_split needs arrays; with a generator or PyDataset pass validation_data")
+            if y is not None or sample_weight is not None:
+                raise ValueError("With a generator or PyDataset, targets and sample weights come from its "
+                                 "batches: do not pass y or sample_weight")
+            train = StreamBatches(self, x, steps, shuffle, class_weight=class_weight)
+        else:
+            xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
+            n = len(xs[0])
+            if validation_data is None and validation_split:
+                if not 0 < validation_split < 1:
+                    raise ValueError(f"validation_split must be in (0, 1), received {validation_split}")
+                split = int(n * (1 - validation_split))
+                if split == 0 or split == n:
+                    raise ValueError(f"validation_split={validation_split} leaves no training or validation "
+                                     f"samples out of {n}")
+                head = lambda arrays: [None if a is None else a[:split] for a in arrays]  # noqa: E731
+                tail = lambda arrays: [None if a is None else a[split:] for a in arrays]  # noqa: E731
+                validation = ArrayBatches(tail(xs), tail(ys), tail(sws), val_batch, steps=validation_steps)
+                return ArrayBatches(head(xs), head(ys), head(sws), batch_size, shuffle, steps), validation
+            if n == 0:
+                raise ValueError("fit() received no samples")
+            train = ArrayBatches(xs, ys, sws, batch_size, shuffle, steps)
+        if validation_data is None:
+            return train, None
+        if is_stream(validation_data):
+            return train, StreamBatches(self, validation_data, validation_steps)
+        xs, ys, sws = self._prepare(*_unpack_validation(validation_data))
+        return train, ArrayBatches(xs, ys, sws, val_batch, steps=validation_steps)
 
     def _report_nan(self, loss, epoch, step):
         if not self._nan_reported:
@@ -349,33 +357,32 @@ class Trainer:
         return CallbackList(cbs, self, params)
 
     # ----- evaluate --------------------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
-                 return_dict=False):
-        """Loss and metrics on (x, y): a scalar, a list in ``metrics_names`` order, or a dict."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics on (x, y) (or a generator / PyDataset): a scalar, a list in
+        ``metrics_names`` order, or a dict."""
         self._require_compiled()
-        xs, ys, sws = self._prepare(x, y, sample_weight)
-        batch_size = _batch_size(batch_size)
-        cbs = self._callbacks(callbacks, None, verbose, steps=math.ceil(len(xs[0]) / batch_size))
-        logs = self._evaluate_prepared(xs, ys, sws, batch_size, cbs, in_fit=False)
+        if is_stream(x):
+            batches = StreamBatches(self, x, steps)
+        else:
+            xs, ys, sws = self._prepare(x, y, sample_weight)
+            batches = ArrayBatches(xs, ys, sws, _batch_size(batch_size), steps=steps)
+        cbs = self._callbacks(callbacks, None, verbose, steps=batches.steps)
+        logs = self._run_evaluation(batches, cbs, in_fit=False)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _evaluate_prepared(self, xs, ys, sws, batch_size, cbs, in_fit=True):
+    def _run_evaluation(self, batches, cbs, in_fit=True):
         self.reset_metrics()
         cbs.params["in_fit"] = in_fit
-        n = len(xs[0])
         penalty = self._penalty()
-        sources = self._sources(xs, ys, sws)
         cbs.on_test_begin()
-        for step in range(math.ceil(n / batch_size)):
-            start = step * batch_size
-            size = min(batch_size, n - start)
+        for step, (size, load) in enumerate(batches.epoch()):
             plan = self._plan("eval", size)
             cbs.on_test_batch_begin(step)
-            self._reset_weights_buffers(plan, sws)
-            self._load_batch(plan, sources, None, start)
+            load(plan)
             self._track_loss(plan, plan.eval_step() + penalty, size)
             cbs.on_test_batch_end(step, self._results())
         logs = self._results()
@@ -392,32 +399,31 @@ class Trainer:
         return total
 
     # ----- predict ---------------------------------------------------------------------------
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
-        """Outputs for ``x`` in batches: an array, or a list/dict for several outputs."""
-        xs, _, _ = self._prepare(x, need_targets=False)
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` (arrays, a generator or a PyDataset) in batches: an array, or a
+        list/dict for several outputs."""
         batch_size = _batch_size(batch_size)
-        n = len(xs[0])
-        if n <= batch_size and verbose == 0 and not callbacks:
-            return self._run_single_batch(xs, None)
-        steps = math.ceil(n / batch_size)
-        cbs = self._callbacks(callbacks, None, verbose, steps=steps)
-        sources = self._sources(xs)
-        results = None
+        if is_stream(x):
+            batches = StreamBatches(self, x, steps, need_targets=False)
+        else:
+            xs, _, _ = self._prepare(x, need_targets=False)
+            if len(xs[0]) <= batch_size and verbose == 0 and not callbacks and steps is None:
+                return self._run_single_batch(xs, None)
+            batches = ArrayBatches(xs, None, None, batch_size, steps=steps)
+        cbs = self._callbacks(callbacks, None, verbose, steps=batches.steps)
+        pieces = []
         cbs.on_predict_begin()
-        for step in range(steps):
-            start = step * batch_size
-            size = min(batch_size, n - start)
+        for step, (size, load) in enumerate(batches.epoch()):
             plan = self._plan("predict", size)
             cbs.on_predict_batch_begin(step)
-            self._load_batch(plan, sources, None, start)
+            load(plan)
             plan.run_forward()
-            if results is None:
-                results = [np.empty((n,) + o.shape[1:], dtype=o.dtype) for o in plan.outputs]
-            for r, o in zip(results, plan.outputs):
-                r[start:start + size] = o
-            cbs.on_predict_batch_end(step, {"outputs": self._structure_outputs(plan.outputs)})
+            pieces.append([o.copy() for o in plan.outputs])
+            cbs.on_predict_batch_end(step, {"outputs": self._structure_outputs(pieces[-1])})
         cbs.on_predict_end()
-        return self._structure_outputs(results)
+        if not pieces:
+            raise ValueError("predict() received no batches")
+        return self._structure_outputs([np.concatenate(parts) for parts in zip(*pieces)])
 
     def _structure_outputs(self, arrays):
         if self._output_kind == "single":
@@ -452,8 +458,7 @@ class Trainer:
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         plan = self._plan("train", len(xs[0]))
-        self._reset_weights_buffers(plan, sws)
-        self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
+        fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         loss = plan.train_step()
         self._track_loss(plan, loss, len(xs[0]))
         return self._batch_logs(return_dict)
@@ -463,8 +468,7 @@ class Trainer:
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight)
         plan = self._plan("eval", len(xs[0]))
-        self._reset_weights_buffers(plan, sws)
-        self._load_batch(plan, self._sources(xs, ys, sws), None, 0)
+        fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         self._track_loss(plan, plan.eval_step() + self._penalty(), len(xs[0]))
         return self._batch_logs(return_dict)
 
@@ -511,13 +515,6 @@ def _trainable_loss(identifier):
                          "its gradient cannot be compiled yet (custom losses arrive with framework.ops). "
                          f"Use a built-in loss: {', '.join(losses_module.REGISTRY.names())}")
     return loss
-
-
-def _gather(src, order, start, dst):
-    if order is None:
-        copy_rows(src, start, dst)
-    else:
-        gather_rows(src, order, start, dst)
 
 
 def _batch_size(batch_size):

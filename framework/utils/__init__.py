@@ -1,6 +1,7 @@
 """Utilities: seeding, one-hot encoding, session reset."""
 import numpy as np
 
+from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
 
 
@@ -29,4 +30,4 @@ def clear_session():
     reset_names()
 
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["PyDataset", "set_random_seed", "to_categorical", "clear_session"]

@@ -1,0 +1,129 @@
+"""Batch sources: where each step's batch comes from.
+
+``ArrayBatches`` gathers rows of in-memory (or memory-mapped) arrays straight into
+the plan's buffers, in a seeded shuffled order. ``StreamBatches`` draws batches from
+a Python generator or a ``PyDataset``; each batch is validated like any data given
+to the model, then copied in. Both yield ``(batch_size, load)`` pairs, where
+``load(plan)`` fills the plan's input, target and sample-weight buffers.
+"""
+import functools
+import itertools
+import math
+import warnings
+
+from framework.kernels.elementwise import copy_rows, gather_rows
+from framework.training.data import batch_source
+from framework.utils.py_dataset import PyDataset
+from framework.utils.random import global_generator
+
+
+def is_stream(data):
+    """True for a PyDataset, a generator or any iterator (not arrays, lists or dicts)."""
+    return isinstance(data, PyDataset) or (hasattr(data, "__next__") and hasattr(data, "__iter__"))
+
+
+def fill_batch(plan, xs, ys, sws, order, start):
+    """Rows ``order[start:start+batch]`` (consecutive rows when order is None) into the plan."""
+    for src, dst in zip(xs, plan.input_views):
+        _rows(src, order, start, dst)
+    for src, dst in zip(ys or [], plan.target_views):
+        if src is not None:
+            _rows(src, order, start, dst)
+    for src, dst, buf in zip(sws or [], plan.weight_views, plan.sample_weights):
+        if src is None:
+            buf.fill(1)
+        else:
+            _rows(src, order, start, dst)
+
+
+def _rows(src, order, start, dst):
+    if order is None:
+        copy_rows(src, start, dst)
+    else:
+        gather_rows(src, order, start, dst)
+
+
+def source_views(xs, ys, sws):
+    """2-D (samples, features) views of inputs, targets and sample weights, as the gather reads them."""
+    return ([batch_source(a) for a in xs],
+            [None if a is None else batch_source(a) for a in (ys or [])],
+            [None if w is None else w.reshape(-1, 1) for w in (sws or [])])
+
+
+class ArrayBatches:
+    """Batches of ``batch_size`` rows of arrays; the last one may be smaller."""
+
+    def __init__(self, xs, ys, sws, batch_size, shuffle=False, steps=None):
+        self.n = len(xs[0])
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.views = source_views(xs, ys, sws)
+        full = math.ceil(self.n / batch_size)
+        self.steps = full if steps is None else int(steps)
+        if self.steps > full:
+            warnings.warn(f"{self.steps} steps requested but the data holds only {full} batches of "
+                          f"{batch_size}; using {full}", RuntimeWarning, stacklevel=3)
+            self.steps = full
+
+    def epoch(self):
+        order = global_generator().permutation(self.n) if self.shuffle else None
+        xs, ys, sws = self.views
+        for step in range(self.steps):
+            start = step * self.batch_size
+            yield min(self.batch_size, self.n - start), functools.partial(fill_batch, xs=xs, ys=ys, sws=sws,
+                                                                         order=order, start=start)
+
+
+class StreamBatches:
+    """Batches from a generator (``steps`` per epoch, or until it ends) or a PyDataset."""
+
+    def __init__(self, model, data, steps=None, shuffle=False, need_targets=True, class_weight=None):
+        self.model = model
+        self.dataset = data if isinstance(data, PyDataset) else None
+        self.iterator = None if self.dataset is not None else iter(data)
+        self.shuffle = shuffle
+        self.need_targets = need_targets
+        self.class_weight = class_weight
+        self.exhausted = False
+        if self.dataset is not None:
+            size = len(self.dataset)
+            self.steps = size if steps is None else min(int(steps), size)
+        else:
+            self.steps = None if steps is None else int(steps)
+
+    def epoch(self):
+        if self.dataset is not None:
+            indices = list(range(len(self.dataset)))
+            if self.shuffle:
+                indices = [int(i) for i in global_generator().permutation(len(indices))]
+            for index in indices[:self.steps]:
+                yield self._batch(self.dataset[index])
+            self.dataset.on_epoch_end()
+            return
+        for _ in (range(self.steps) if self.steps is not None else itertools.count()):
+            try:
+                batch = next(self.iterator)
+            except StopIteration:
+                self.exhausted = True
+                return
+            yield self._batch(batch)
+
+    def _batch(self, batch):
+        x, y, sample_weight = unpack_batch(batch, self.need_targets)
+        xs, ys, sws = self.model._prepare(x, y, sample_weight, self.class_weight, need_targets=self.need_targets)
+        xs, ys, sws = source_views(xs, ys, sws)
+        return len(xs[0]), functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)
+
+
+def unpack_batch(batch, need_targets=True):
+    """``(x, y, sample_weight)`` from a batch given as x, (x,), (x, y) or (x, y, sample_weight)."""
+    if isinstance(batch, tuple) and 1 <= len(batch) <= 3:
+        x, y, sw = tuple(batch) + (None,) * (3 - len(batch))
+    elif isinstance(batch, tuple):
+        raise ValueError(f"A batch must be x, (x, y) or (x, y, sample_weight); received a tuple of {len(batch)}")
+    else:
+        x, y, sw = batch, None, None
+    if need_targets and y is None:
+        raise ValueError("A training or evaluation batch must be (x, y) or (x, y, sample_weight); "
+                         "this one has no targets")
+    return x, y, sw
