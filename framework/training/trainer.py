@@ -9,7 +9,8 @@ import warnings
 
 import numpy as np
 
-from framework import backend, losses as losses_module, metrics as metrics_module, optimizers
+from framework import backend, optimizers
+from framework import callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from framework.callbacks import CallbackList, History, ProgbarLogger
 from framework.kernels.elementwise import copy_rows
 from framework.plan.arena import gradient_views, pack
@@ -265,7 +266,7 @@ class Trainer:
         train, val = self._training_batches(x, y, sample_weight, class_weight, batch_size, shuffle,
                                             steps_per_epoch, validation_split, validation_data,
                                             validation_steps, validation_batch_size)
-        history = History()
+        history = self.history = History()  # set first, as Keras: callbacks may read model.history
         cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps)
         self.stop_training = False
         self._nan_reported = False
@@ -302,7 +303,6 @@ class Trainer:
         finalize = getattr(self.optimizer, "finalize_variable_values", None)
         if finalize is not None and self._arena_state is not None:
             finalize(self._arena_state["params"])
-        self.history = history
         return history
 
     def _training_batches(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps,
@@ -348,7 +348,7 @@ class Trainer:
 
     def _callbacks(self, callbacks, history=None, verbose="auto", **params):
         verbose = 1 if verbose == "auto" else int(verbose)
-        cbs = list(callbacks or [])
+        cbs = [callbacks_module.get(c) for c in (callbacks or [])]
         if history is not None:
             cbs.append(history)
         if verbose and not any(isinstance(c, ProgbarLogger) for c in cbs):
