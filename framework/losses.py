@@ -19,7 +19,10 @@ Fusion: for CategoricalCrossentropy / SparseCategoricalCrossentropy /
 BinaryCrossentropy with ``from_logits=False``, ``fusable_activation`` names the
 output activation ('softmax' / 'sigmoid'). Binding with ``logits=`` computes
 the loss stably from the logits and writes the gradient with respect to the
-logits, so the activation's own backward step is skipped.
+logits, so the activation's own backward step is skipped. The focal
+crossentropies fuse the same way but keep Keras's clipped formula (their
+kernels recompute the probabilities from the logits), so their value does
+not change.
 """
 import functools
 
@@ -227,6 +230,132 @@ def _sparse_ce(y_true, y_pred, from_logits, ignore_class, axis):
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """``-log p[label]`` per element (labels (N, ...) or (N, ..., 1)); ``ignore_class`` entries give 0."""
     return _sparse_ce(y_true, y_pred, from_logits, ignore_class, axis)[0]
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), epsilon)), axis=-1)``."""
+    y_true, y_pred = squeeze_or_expand_to_same_rank(*_as_arrays(y_true, y_pred))
+    diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), backend.epsilon()))
+    return 100.0 * np.mean(diff, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
+    y_true, y_pred = squeeze_or_expand_to_same_rank(*_as_arrays(y_true, y_pred))
+    eps = backend.epsilon()
+    return np.mean(np.square(np.log1p(np.maximum(y_pred, eps)) - np.log1p(np.maximum(y_true, eps))), axis=-1)
+
+
+def _l2_normalize(x, axis):
+    """Keras's ``ops.normalize`` (order 2): ``x * minimum(rsqrt(sum(x^2)), 1 / epsilon)``."""
+    square_sum = np.sum(np.square(x), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inv_norm = np.minimum(1.0 / np.sqrt(square_sum), 1.0 / backend.epsilon())
+    return x * inv_norm
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for equal directions, 0 for a zero vector."""
+    y_true, y_pred = squeeze_or_expand_to_same_rank(*_as_arrays(y_true, y_pred))
+    return -np.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as ``x + softplus(-2x) - log(2)``."""
+    y_true, y_pred = squeeze_or_expand_to_same_rank(*_as_arrays(y_true, y_pred))
+    x = y_pred - y_true
+    return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """``sum(t * log(t / p), axis=-1)`` with both clipped to ``[epsilon, 1]``."""
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    eps = backend.epsilon()
+    y_true, y_pred = np.clip(y_true, eps, 1.0), np.clip(y_pred, eps, 1.0)
+    return np.sum(y_true * np.log(y_true / y_pred), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    """``mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)``."""
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    return np.mean(y_pred - y_true * np.log(y_pred + backend.epsilon()), axis=-1)
+
+
+def convert_binary_labels_to_hinge(y_true):
+    """Keras's rule: when every label is 0 or 1, map them to -1 / 1; otherwise leave them."""
+    y_true = np.asarray(y_true)
+    if np.all((y_true == 0) | (y_true == 1)):
+        return 2.0 * y_true - 1.0
+    return y_true
+
+
+def hinge(y_true, y_pred):
+    """``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``; {0, 1} labels become {-1, 1}."""
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    y_true = convert_binary_labels_to_hinge(y_true)
+    return np.mean(np.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; {0, 1} labels become {-1, 1}."""
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    y_true = convert_binary_labels_to_hinge(y_true)
+    return np.mean(np.square(np.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """``maximum(neg - pos + 1, 0)`` with ``pos = sum(t * p)``, ``neg = max((1 - t) * p)`` over the last axis."""
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    pos = np.sum(y_true * y_pred, axis=-1)
+    neg = np.max((1.0 - y_true) * y_pred, axis=-1)
+    return np.maximum(neg - pos + 1.0, 0.0)
+
+
+def _sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary crossentropy scaled by the focal factor ``(1 - p_t) ** gamma``, averaged over ``axis``.
+
+    As Keras: labels are smoothed toward 0.5; logits go through a sigmoid; the
+    crossentropy clips probabilities to [eps, 1-eps]; ``p_t = t p + (1-t)(1-p)``
+    uses the unclipped p; with ``apply_class_balancing`` each term is weighted
+    ``alpha`` (t = 1) / ``1 - alpha`` (t = 0).
+    """
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = _sigmoid(y_pred)
+    eps = backend.epsilon()
+    p = np.clip(y_pred, eps, 1.0 - eps)
+    bce = -(y_true * np.log(p) + (1.0 - y_true) * np.log(1.0 - p))
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal_bce = np.power(1.0 - p_t, gamma) * bce
+    if apply_class_balancing:
+        focal_bce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal_bce
+    return np.mean(focal_bce, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """``sum(alpha * (1 - q) ** gamma * -t * log(q), axis)``, q = clip(p / sum(p), eps, 1-eps).
+
+    As Keras: labels smoothed as in categorical crossentropy; logits go through
+    a softmax; ``alpha`` is a scalar or one factor per class.
+    """
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[axis]
+    if from_logits:
+        y_pred = np.exp(_log_softmax(y_pred, axis))
+    eps = backend.epsilon()
+    output = np.clip(y_pred / np.sum(y_pred, axis=axis, keepdims=True), eps, 1.0 - eps)
+    cce = -y_true * np.log(output)
+    focal = np.power(1.0 - output, gamma) * np.asarray(alpha, dtype=output.dtype) * cce
+    return np.sum(focal, axis=axis)
 
 
 # ----------------------------------------------------------------------------- classes
@@ -528,12 +657,245 @@ class SparseCategoricalCrossentropy(Loss):
         return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class}
 
 
+@register("MeanAbsolutePercentageError", "mean_absolute_percentage_error", "mape", "MAPE")
+class MeanAbsolutePercentageError(Loss):
+    """``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), epsilon)), axis=-1)`` per sample."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return mean_absolute_percentage_error(y_true, y_pred)
+
+    def _kernel(self, fused):
+        return K.mean_absolute_percentage_error, (backend.epsilon(),)
+
+
+@register("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error", "msle", "MSLE")
+class MeanSquaredLogarithmicError(Loss):
+    """``mean(square(log(y_pred + 1) - log(y_true + 1)), axis=-1)``, values below epsilon raised to epsilon."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return mean_squared_logarithmic_error(y_true, y_pred)
+
+    def _kernel(self, fused):
+        return K.mean_squared_logarithmic_error, (backend.epsilon(),)
+
+
+@register("CosineSimilarity", "cosine_similarity")
+class CosineSimilarity(Loss):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: in [-1, 1], -1 when aligned.
+
+    A zero vector gives 0 (Keras's normalize caps ``1 / norm`` at ``1 / epsilon``).
+
+    Args:
+        axis: the axis along which the similarity is computed (only -1 in a plan).
+    """
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        return cosine_similarity(y_true, y_pred, self.axis)
+
+    def _kernel(self, fused):
+        _check_axis(self)
+        return K.cosine_similarity, (backend.epsilon(),)
+
+    def get_config(self):
+        # Keras 3 leaves `axis` out of this config (so it does not round-trip); it is kept here.
+        return {**super().get_config(), "axis": self.axis}
+
+
+@register("LogCosh", "log_cosh")
+class LogCosh(Loss):
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``: about ``x^2 / 2`` for small errors, ``|x| - log 2`` for large."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return log_cosh(y_true, y_pred)
+
+    def _kernel(self, fused):
+        return K.log_cosh, ()
+
+
+@register("KLDivergence", "kl_divergence", "kld", "KLD")
+class KLDivergence(Loss):
+    """``sum(y_true * log(y_true / y_pred), axis=-1)``, both clipped to ``[epsilon, 1]``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return kl_divergence(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+    def _kernel(self, fused):
+        return K.kl_divergence, (backend.epsilon(),)
+
+
+@register("Poisson", "poisson")
+class Poisson(Loss):
+    """``mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return poisson(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+    def _kernel(self, fused):
+        return K.poisson, (backend.epsilon(),)
+
+
+@register("Hinge", "hinge")
+class Hinge(Loss):
+    """``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``.
+
+    Labels are expected in {-1, 1}; when all labels of a call (a batch, in
+    training) are 0 or 1 they are converted to -1 / 1, as Keras does.
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return hinge(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+    def _kernel(self, fused):
+        return K.hinge, ()
+
+
+@register("SquaredHinge", "squared_hinge")
+class SquaredHinge(Loss):
+    """``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; {0, 1} labels become {-1, 1} as in ``Hinge``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return squared_hinge(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+    def _kernel(self, fused):
+        return K.squared_hinge, ()
+
+
+@register("CategoricalHinge", "categorical_hinge")
+class CategoricalHinge(Loss):
+    """``maximum(neg - pos + 1, 0)``, ``pos = sum(y_true * y_pred)``, ``neg = max((1 - y_true) * y_pred)``; one-hot targets."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return categorical_hinge(*squeeze_or_expand_to_same_rank(y_true, y_pred))
+
+    def _kernel(self, fused):
+        return K.categorical_hinge, ()
+
+
+@register("BinaryFocalCrossentropy", "binary_focal_crossentropy")
+class BinaryFocalCrossentropy(Loss):
+    """Binary crossentropy down-weighting easy examples by ``(1 - p_t) ** gamma`` (Lin et al., 2018).
+
+    ``p_t`` is ``y_pred`` for label 1 and ``1 - y_pred`` for label 0. With
+    ``gamma=0`` and no class balancing this is binary crossentropy.
+
+    Args:
+        apply_class_balancing: weight label-1 terms by ``alpha``, label-0 terms by ``1 - alpha``.
+        alpha: the balancing factor of class 1.
+        gamma: the focusing parameter.
+        from_logits: whether ``y_pred`` holds logits (a sigmoid is applied first).
+        label_smoothing: in [0, 1]; targets become ``t * (1 - ls) + 0.5 * ls``.
+        axis: the axis averaged over (only -1 in a plan).
+    """
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+        self.from_logits, self.label_smoothing, self.axis = bool(from_logits), _check_smoothing(label_smoothing), axis
+        self.fusable_activation = None if self.from_logits else "sigmoid"
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return binary_focal_crossentropy(y_true, y_pred, self.apply_class_balancing, self.alpha, self.gamma,
+                                         self.from_logits, self.label_smoothing, self.axis)
+
+    def _kernel(self, fused):
+        _check_axis(self)
+        return K.binary_focal_crossentropy, (self.label_smoothing, backend.epsilon(), self.gamma, self.alpha,
+                                             self.apply_class_balancing, fused or self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis, "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma}
+
+
+@register("CategoricalFocalCrossentropy", "categorical_focal_crossentropy")
+class CategoricalFocalCrossentropy(Loss):
+    """Categorical crossentropy scaled by ``alpha * (1 - p) ** gamma`` per class (Lin et al., 2018).
+
+    Probabilities are renormalized to sum 1 and clipped to [eps, 1-eps] as in
+    ``CategoricalCrossentropy``; with ``alpha=1, gamma=0`` this is that loss.
+
+    Args:
+        alpha: a weighting factor, a float or one float per class.
+        gamma: the focusing parameter.
+        from_logits: whether ``y_pred`` holds logits (a softmax is applied first).
+        label_smoothing: in [0, 1]; targets become ``t * (1 - ls) + ls / num_classes``.
+        axis: the class axis (only -1 in a plan).
+    """
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.alpha = [float(a) for a in alpha] if isinstance(alpha, (list, tuple, np.ndarray)) else float(alpha)
+        self.gamma = float(gamma)
+        self.from_logits, self.label_smoothing, self.axis = bool(from_logits), _check_smoothing(label_smoothing), axis
+        self.fusable_activation = None if self.from_logits else "softmax"
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return categorical_focal_crossentropy(y_true, y_pred, self.alpha, self.gamma, self.from_logits,
+                                              self.label_smoothing, self.axis)
+
+    def bind(self, y_pred, y_true, sample_weight, d_pred, logits=None):
+        if isinstance(self.alpha, list) and y_pred.ndim and len(self.alpha) != y_pred.shape[-1]:
+            raise ValueError(f"Loss {self.name!r}: alpha has {len(self.alpha)} factors but y_pred has "
+                             f"{y_pred.shape[-1]} classes (shape {y_pred.shape})")
+        return super().bind(y_pred, y_true, sample_weight, d_pred, logits=logits)
+
+    def _kernel(self, fused):
+        _check_axis(self)
+        alpha = np.array(self.alpha if isinstance(self.alpha, list) else [self.alpha], dtype=np.float64)
+        return K.categorical_focal_crossentropy, (self.label_smoothing, backend.epsilon(), self.gamma, alpha,
+                                                  fused or self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis, "alpha": self.alpha, "gamma": self.gamma}
+
+
 # ----------------------------------------------------------------------------- lookup
 
 _FUNCTIONS = {
     mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError, huber: Huber,
     binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, cosine_similarity: CosineSimilarity,
+    log_cosh: LogCosh, kl_divergence: KLDivergence, poisson: Poisson, hinge: Hinge, squared_hinge: SquaredHinge,
+    categorical_hinge: CategoricalHinge, binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy,
 }
 
 

@@ -200,3 +200,22 @@ def test_gan_recipe_with_frozen_discriminator():
         combined.train_on_batch(noise, np.ones(32))
         assert all(np.array_equal(a, b) for a, b in zip(d_before, discriminator.get_weights()))
         assert not all(np.array_equal(a, b) for a, b in zip(g_before, generator.get_weights()))
+
+
+def test_constraints_hold_after_every_update():
+    x, y = _data()  # y = x @ w with |w| = 3.8: the kernel wants a norm the constraint forbids
+    fw.utils.set_random_seed(0)
+    dense = layers.Dense(1, kernel_constraint="max_norm", bias_constraint=fw.constraints.NonNeg())
+    model = fw.Sequential([fw.Input((4,)), dense])
+    model.compile(fw.optimizers.SGD(0.05), "mse")
+
+    class Check(fw.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            kernel, bias = dense.get_weights()
+            assert np.sqrt((kernel ** 2).sum()) <= 2.0 + 1e-5
+            assert np.all(bias >= 0)
+
+    model.fit(x, y - 1.0, epochs=5, batch_size=16, callbacks=[Check()], verbose=0)
+    kernel, bias = dense.get_weights()
+    assert np.sqrt((kernel ** 2).sum()) == pytest.approx(2.0, abs=1e-3)  # the bound was reached
+    assert bias[0] == 0.0  # the target's offset pulls the bias below zero; NonNeg holds it at 0

@@ -288,9 +288,11 @@ def test_unknown_optimizer_name_lists_choices():
     assert "adagradd" in msg and "adam" in msg and "sgd" in msg and "rmsprop" in msg
 
 
-def test_unsupported_option_is_an_error():
-    with pytest.raises((NotImplementedError, TypeError, ValueError)):
-        optimizers.Adam(clipnorm=1.0)
+def test_unsupported_or_conflicting_options_are_errors():
+    with pytest.raises(NotImplementedError, match="loss_scale_factor"):
+        optimizers.Adam(loss_scale_factor=2.0)
+    with pytest.raises(ValueError):
+        optimizers.Adam(clipnorm=1.0, global_clipnorm=1.0)
 
 
 def test_optimizer_get_forms():

@@ -148,7 +148,9 @@ class Trainer:
         grads = np.zeros(params.size, dtype=dtype)
         views = {id(v): g for v, g in zip(trainable, gradient_views(trainable, grads))}
         self._plans = {}
+        offsets = np.cumsum([0] + [v.value.size for v in trainable])
         self._arena_state = {"params": params, "grads": grads, "views": views,
+                             "segments": list(zip(offsets[:-1].tolist(), offsets[1:].tolist())),
                              "versions": [(v, v.version) for v in trainable + others],
                              "step": None}
         return self._arena_state
@@ -166,7 +168,7 @@ class Trainer:
         grad_views, step = {}, None
         if mode == "train":
             if state["step"] is None:
-                state["step"] = self.optimizer.bind(state["params"], state["grads"])
+                state["step"] = self.optimizer.bind(state["params"], state["grads"], segments=state["segments"])
             grad_views, step = state["views"], state["step"]
         plan = compile_plan(self, mode, batch_size, self._dtype(), specs, grad_views, step, training=training)
         plan.input_views = [data_adapter.batch_source(b) for b in plan.inputs]
@@ -299,10 +301,9 @@ class Trainer:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        if epochs > initial_epoch and self._arena_state is not None:
+            self.optimizer.finalize_variable_values(self._arena_state["params"])  # EMA weights, as Keras
         cbs.on_train_end(logs)
-        finalize = getattr(self.optimizer, "finalize_variable_values", None)
-        if finalize is not None and self._arena_state is not None:
-            finalize(self._arena_state["params"])
         return history
 
     def _training_batches(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps,
