@@ -250,7 +250,7 @@ class Trainer:
                     logs[f"{n}_loss"] = v / count
         for n, s in zip(self.output_names, specs):
             for m in s.metrics + s.weighted_metrics:
-                logs[f"{n}_{m.name}" if multi else m.name] = float(m.result())
+                logs[f"{n}_{m.name}" if multi else m.name] = _log_value(m.result())
         return logs
 
     # ----- fit -------------------------------------------------------------------------------
@@ -504,6 +504,11 @@ class Trainer:
     def summary(self, print_fn=None, line_length=None):
         from framework.models.summary import summary_text
         (print_fn or print)(summary_text(self))
+
+
+def _log_value(result):
+    """A metric result for logs: a float, or an array for per-class / per-threshold results (as Keras)."""
+    return float(result) if np.ndim(result) == 0 else np.asarray(result, dtype=float)
 
 
 def _trainable_loss(identifier):
