@@ -34,7 +34,9 @@ class Registry:
             keys = names or (obj.__name__,)
             for key in keys:
                 self._entries[key] = obj
-            if not hasattr(obj, "registered_name") or "registered_name" not in vars(obj):
+            if isinstance(obj, type) and "registered_name" not in vars(obj):
+                obj.registered_name = keys[0]
+            elif not isinstance(obj, type) and not hasattr(obj, "registered_name"):
                 try:
                     obj.registered_name = keys[0]
                 except (AttributeError, TypeError):

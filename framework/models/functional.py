@@ -181,4 +181,20 @@ class Model(Trainer, Layer):
         return self.call_on_arrays(inputs, training=bool(training))
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        """Topology and layer configs as plain data (see framework.config.model_config)."""
+        from framework.config.model_config import model_config
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        from framework.config.model_config import model_from_config
+        return model_from_config(config, sequential=cls.__name__ == "Sequential" or None)
+
+    def to_yaml(self):
+        """The model config as YAML (``framework.models.model_from_yaml`` reads it back)."""
+        from framework.config.model_config import to_yaml
+        return to_yaml(self)
+
+    def to_json(self, **kwargs):
+        from framework.config.model_config import to_json
+        return to_json(self, **kwargs)

@@ -99,5 +99,3 @@ class Sequential(Model):
     def layers(self):
         return list(self._stack)
 
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}

@@ -3,6 +3,7 @@ import numpy as np
 
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
+from framework.utils.serialization import register_serializable
 
 
 def to_categorical(x, num_classes=None):
@@ -30,4 +31,4 @@ def clear_session():
     reset_names()
 
 
-__all__ = ["PyDataset", "set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["PyDataset", "register_serializable", "set_random_seed", "to_categorical", "clear_session"]

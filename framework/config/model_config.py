@@ -1,0 +1,183 @@
+"""Model configs: a model's topology and layer settings as plain data, and back.
+
+A functional config lists each layer once (class name and ``get_config()``), with
+its calls in this model: every call names the tensors it consumed as
+``[layer_name, call_index, output_index]``. Calls are numbered per layer in the
+model's execution order, so a layer called twice (shared weights) has calls 0 and 1.
+Nested models appear as layers whose config is their own model config.
+
+Rebuilding looks every class name up in a registry; nothing is imported.
+"""
+import json
+
+import numpy as np
+import yaml
+
+FORMAT = "framework.model/1"
+
+
+def plain(value):
+    """``value`` with tuples as lists and NumPy scalars/arrays as Python values (YAML/JSON-safe)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def layer_config(layer):
+    """``{'class_name', 'config'}`` for a layer or a nested model."""
+    from framework.models.functional import Model
+    if isinstance(layer, Model):
+        return {"class_name": type(layer).__name__ if type(layer).__name__ == "Sequential" else "Functional",
+                "config": model_config(layer)}
+    name = vars(type(layer)).get("registered_name")
+    if name is None:
+        raise ValueError(f"Layer '{layer.name}' of class {type(layer).__name__} is not registered: decorate the "
+                         "class with @framework.utils.register_serializable() so a config can name it")
+    return {"class_name": name, "config": plain(layer.get_config())}
+
+
+def model_config(model):
+    """The config of a functional model or a Sequential."""
+    from framework.models.sequential import Sequential
+    if isinstance(model, Sequential):
+        layers = [layer_config(layer) for layer in model.layers]
+        config = {"name": model.name, "trainable": model.trainable, "layers": layers}
+        if model.built and model.inputs:
+            source = model.inputs[0].node.layer
+            config["input"] = {"batch_shape": list(source.batch_shape), "dtype": source.dtype, "name": source.name}
+        return config
+    calls, numbering = {}, {}
+    for node in model.graph_nodes():
+        number = calls.setdefault(id(node.layer), 0)
+        numbering[id(node)] = number
+        calls[id(node.layer)] = number + 1
+
+    def ref(tensor):
+        return [tensor.node.layer.name, numbering.get(id(tensor.node), 0), tensor.index]
+
+    layers = []
+    for layer in model.layers:
+        entry = layer_config(layer)
+        entry["name"] = layer.name
+        entry["calls"] = [{"inputs": [ref(t) for t in node.inputs], **({"kwargs": node.call_kwargs}
+                                                                         if node.call_kwargs else {})}
+                          for node in model.graph_nodes() if node.layer is layer]
+        layers.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "inputs": _structure(model._input_kind, model._input_keys, [ref(t) for t in model.inputs]),
+            "outputs": _structure(model._output_kind, model._output_keys, [ref(t) for t in model.outputs])}
+
+
+def _structure(kind, keys, refs):
+    if kind == "single":
+        return refs[0]
+    if kind == "dict":
+        return dict(zip(keys, refs))
+    return refs
+
+
+def build_layer(entry, where="model config"):
+    """A layer (or nested model) from ``{'class_name', 'config'}``, by registry lookup only."""
+    from framework import layers as layers_module
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise ValueError(f"{where}: expected {{'class_name': ..., 'config': {{...}}}}, received {entry!r}")
+    name = entry["class_name"]
+    if name in ("Functional", "Sequential"):
+        return model_from_config(entry.get("config") or {}, sequential=(name == "Sequential"))
+    cls = layers_module.get(name)
+    try:
+        return cls.from_config(dict(entry.get("config") or {}))
+    except TypeError as e:
+        raise ValueError(f"{where}: invalid config for layer class {name!r}: {e}") from None
+
+
+def model_from_config(config, sequential=None):
+    """Rebuild a model from ``model_config`` output (weights are freshly initialized)."""
+    from framework.layers.core import Input
+    from framework.models.functional import Model
+    from framework.models.sequential import Sequential
+    if not isinstance(config, dict) or "layers" not in config:
+        raise ValueError(f"A model config is a mapping with 'layers'; received {type(config).__name__}")
+    if sequential or (sequential is None and "inputs" not in config):
+        model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
+        if "input" in config:
+            spec = config["input"]
+            model.add(Input(batch_shape=tuple(spec["batch_shape"]), dtype=spec.get("dtype"), name=spec.get("name")))
+        for i, entry in enumerate(config["layers"]):
+            model.add(build_layer(entry, f"model config, layer {i}"))
+        return model
+    layers = {}
+    for i, entry in enumerate(config["layers"]):
+        if "name" not in entry:
+            raise ValueError(f"model config, layer {i}: every layer needs a 'name'")
+        layers[entry["name"]] = build_layer(entry, f"model config, layer '{entry['name']}'")
+    produced = {}
+    for name, layer in layers.items():
+        if type(layer).__name__ == "InputLayer":
+            produced[(name, 0)] = [layer.output]
+    pending = [(entry["name"], k, call) for entry in config["layers"] for k, call in enumerate(entry.get("calls", []))]
+    while pending:
+        progress = []
+        for name, k, call in pending:
+            refs = call["inputs"]
+            if not all((r[0], r[1]) in produced for r in refs) or (k > 0 and (name, k - 1) not in produced):
+                continue
+            tensors = [produced[(r[0], r[1])][r[2]] for r in refs]
+            layer = layers[name]
+            several = len(tensors) > 1 or getattr(layer, "num_inputs", 1) != 1
+            outputs = layer(tensors if several else tensors[0], **call.get("kwargs", {}))
+            produced[(name, k)] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            progress.append((name, k, call))
+        if not progress:
+            missing = sorted({r[0] for _, _, call in pending for r in call["inputs"] if r[0] not in layers})
+            raise ValueError("model config: calls cannot be connected" +
+                             (f"; unknown layer names {missing}" if missing else " (a cycle or a missing call)"))
+        pending = [p for p in pending if p not in progress]
+
+    def resolve(structure):
+        if isinstance(structure, dict):
+            return {k: resolve(v) for k, v in structure.items()}
+        if structure and isinstance(structure[0], list):
+            return [resolve(s) for s in structure]
+        name, k, index = structure
+        if (name, k) not in produced:
+            raise ValueError(f"model config: inputs/outputs name {name!r} call {k}, which the config never makes")
+        return produced[(name, k)][index]
+
+    return Model(resolve(config["inputs"]), resolve(config["outputs"]), name=config.get("name"),
+                 trainable=config.get("trainable", True))
+
+
+def to_yaml(model):
+    return yaml.safe_dump({"format": FORMAT, "class_name": layer_config(model)["class_name"],
+                           "config": model_config(model)}, sort_keys=False)
+
+
+def to_json(model, **kwargs):
+    return json.dumps({"format": FORMAT, "class_name": layer_config(model)["class_name"],
+                       "config": model_config(model)}, **kwargs)
+
+
+def model_from_document(document, source):
+    if not isinstance(document, dict) or "config" not in document or "class_name" not in document:
+        raise ValueError(f"{source}: not a model config (expected 'class_name' and 'config' keys)")
+    if document["class_name"] not in ("Functional", "Sequential"):
+        raise ValueError(f"{source}: class_name must be 'Functional' or 'Sequential', "
+                         f"received {document['class_name']!r}")
+    return model_from_config(document["config"], sequential=document["class_name"] == "Sequential")
+
+
+def model_from_yaml(text):
+    """A model from ``model.to_yaml()`` text (read with yaml.safe_load: no Python tags)."""
+    return model_from_document(yaml.safe_load(text), "model YAML")
+
+
+def model_from_json(text):
+    """A model from ``model.to_json()`` text."""
+    return model_from_document(json.loads(text), "model JSON")

@@ -1,0 +1,41 @@
+"""register_serializable: how user classes join the registries.
+
+Files (YAML configs, saved models) name classes; loading looks those names up in
+the registries and nowhere else, so a user class must be registered before a
+file that names it is loaded. Nothing is ever imported from a path in a file.
+"""
+
+
+def _registry_for(cls):
+    from framework import (callbacks, constraints, initializers, layers, losses, metrics, optimizers,
+                           regularizers, schedules)
+    bases = [(layers.Layer, layers.REGISTRY), (losses.Loss, losses.REGISTRY), (metrics.Metric, metrics.REGISTRY),
+             (optimizers.Optimizer, optimizers.REGISTRY), (callbacks.Callback, callbacks.REGISTRY),
+             (initializers.Initializer, initializers.REGISTRY), (regularizers.Regularizer, regularizers.REGISTRY),
+             (constraints.Constraint, constraints.REGISTRY), (schedules.LearningRateSchedule, schedules.REGISTRY)]
+    for base, registry in bases:
+        if isinstance(cls, type) and issubclass(cls, base):
+            return registry
+    raise TypeError(f"register_serializable: {cls!r} is not a subclass of a serializable framework class "
+                    f"(Layer, Loss, Metric, Optimizer, Callback, Initializer, Regularizer, Constraint, "
+                    f"LearningRateSchedule)")
+
+
+def register_serializable(package="Custom", name=None):
+    """Class decorator: register under ``'<package>>Name'`` (Keras's form) and plain ``'Name'``.
+
+    Example:
+        @framework.utils.register_serializable()
+        class Scale(framework.layers.Layer): ...
+    """
+    def decorate(cls):
+        registry = _registry_for(cls)
+        short = name or cls.__name__
+        full = f"{package}>{short}" if package else short
+        for key in (full, short):
+            if key in registry and registry.lookup(key) is not cls:
+                raise ValueError(f"register_serializable: the name {key!r} is already taken by "
+                                 f"{registry.lookup(key)!r}")
+        registry.register(full, short)(cls)
+        return cls
+    return decorate
