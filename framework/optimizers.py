@@ -323,6 +323,29 @@ class Optimizer:
     def variables(self):
         return list(self.slots.values())
 
+    #: attributes besides the slots that make up the optimizer's state (saved with a model)
+    state_scalars = ("_iterations",)
+
+    def get_state(self):
+        """(scalars, slots): everything needed to continue training exactly where it stopped."""
+        return {name: getattr(self, name) for name in self.state_scalars}, dict(self.slots)
+
+    def set_state(self, scalars, slots, size, dtype):
+        """Restore ``get_state`` output for an arena of ``size`` parameters of ``dtype``."""
+        self.build(size, dtype)
+        unknown = set(slots) - set(self.slots)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: saved state has slots {sorted(unknown)} this optimizer "
+                             f"does not use (it has {sorted(self.slots)})")
+        for name, value in slots.items():
+            if value.shape != self.slots[name].shape:
+                raise ValueError(f"{type(self).__name__}: saved slot '{name}' has shape {value.shape}, "
+                                 f"the model needs {self.slots[name].shape}")
+            np.copyto(self.slots[name], value, casting="unsafe")
+        for name in self.state_scalars:
+            if name in scalars:
+                setattr(self, name, type(getattr(self, name))(scalars[name]))
+
 
 @register("SGD", "sgd")
 class SGD(Optimizer):
@@ -542,6 +565,7 @@ class Nadam(Optimizer):
         super().__init__(learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self._u_product, self._u_product_step = 1.0, 0
+        self.state_scalars = Optimizer.state_scalars + ("_u_product", "_u_product_step")
 
     def _u(self, t):
         return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)

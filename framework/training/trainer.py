@@ -33,6 +33,7 @@ class Trainer:
         self._loss_totals = None
         self._arena_state = None
         self._compiled_trainable = None
+        self._epochs_done = 0
 
     # ----- compile -------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -298,6 +299,7 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._run_evaluation(val, cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+            self._epochs_done = epoch + 1
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -500,6 +502,20 @@ class Trainer:
 
     def count_params(self):
         return int(sum(w.value.size for w in self.weights))
+
+    def save(self, filepath):
+        """One file with config, weights, compile settings, optimizer state and training position
+        (written to a temporary file, then renamed). ``.fw`` is the conventional extension."""
+        from framework.saving import save_model
+        save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        from framework.saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        from framework.saving import load_weights
+        load_weights(self, filepath)
 
     def summary(self, print_fn=None, line_length=None):
         from framework.models.summary import summary_text

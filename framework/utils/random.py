@@ -32,3 +32,12 @@ def make_generator(seed=None):
 def draw_seed():
     """A fresh integer seed from the global generator (for objects that need their own stream)."""
     return int(global_generator().integers(0, 2**31 - 1))
+
+
+def get_global_state():
+    """The global generator's state (plain ints and strings), for saving a training position."""
+    return _GENERATOR.bit_generator.state
+
+
+def set_global_state(state):
+    _GENERATOR.bit_generator.state = state
