@@ -157,3 +157,46 @@ def test_archive_members_are_plain_data(saved):
         compile_cfg = yaml.safe_load(archive.read("compile.yaml"))
         assert compile_cfg["optimizer"]["class_name"] in ("Adam", "adam")
         assert compile_cfg["loss"] == "sparse_categorical_crossentropy"
+
+
+def test_model_checkpoint_names_files_and_keeps_the_best(tmp_path):
+    x, y = _data()
+    model = _model()
+    every = fw.callbacks.ModelCheckpoint(str(tmp_path / "every-{epoch:02d}-{loss:.3f}.fw"))
+    best = fw.callbacks.ModelCheckpoint(str(tmp_path / "best.weights.npz"), monitor="val_loss",
+                                        save_best_only=True, save_weights_only=True)
+    history = model.fit(x, y, epochs=3, batch_size=32, validation_split=0.2, callbacks=[every, best], verbose=0)
+    names = sorted(p.name for p in tmp_path.glob("every-*.fw"))
+    assert names == [f"every-{e + 1:02d}-{loss:.3f}.fw" for e, loss in enumerate(history.history["loss"])]
+    assert best.best == min(history.history["val_loss"])
+    restored = _model()
+    restored.load_weights(tmp_path / "best.weights.npz")
+    best_epoch = int(np.argmin(history.history["val_loss"]))
+    snapshot = fw.models.load_model(tmp_path / names[best_epoch])
+    for a, b in zip(restored.get_weights(), snapshot.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="available fields"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[fw.callbacks.ModelCheckpoint(str(tmp_path / "{nope}.fw"))])
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit_exactly(tmp_path):
+    x, y = _data()
+    straight = _model()
+    straight.fit(x, y, epochs=5, batch_size=32, verbose=0)
+
+    class Interrupt(fw.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    interrupted = _model()
+    backup = fw.callbacks.BackupAndRestore(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[backup, Interrupt()])
+    assert (tmp_path / "backup" / "backup.fw").exists()
+    fresh = _model()  # a new process would build the model again, then call fit with the same callback
+    history = fresh.fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[fw.callbacks.BackupAndRestore(tmp_path / "backup")])
+    assert history.epoch == [3, 4]
+    for a, b in zip(straight.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "backup" / "backup.fw").exists()  # deleted after a completed fit

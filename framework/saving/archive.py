@@ -102,8 +102,13 @@ def training_state(model, optimizer_scalars):
     from framework.utils.random import get_global_state
     return {"optimizer": optimizer_scalars, "epochs_done": model._epochs_done,
             "global_rng": get_global_state(),
-            "layer_rng": {layer.name: layer.generator.bit_generator.state
-                          for layer in _flat_layers(model) if hasattr(layer, "generator")}}
+            "layer_rng": [layer.generator.bit_generator.state for layer in _random_layers(model)]}
+
+
+def _random_layers(model):
+    """Layers with their own generator (Dropout), in model order: states are matched by position,
+    so a backup restores into a rebuilt model whose layers got other automatic names."""
+    return [layer for layer in _flat_layers(model) if hasattr(layer, "generator")]
 
 
 def _flat_layers(model):
@@ -172,6 +177,16 @@ def load_model(path, compile=True):
     return model
 
 
+def restore_checkpoint(model, path):
+    """Load a saved model's weights and training state into ``model`` (same architecture,
+    compiled): what BackupAndRestore needs to continue an interrupted fit."""
+    members = read_archive(path)
+    metadata = _yaml(members, "metadata.yaml", path)
+    _assign_weights(model, _arrays(members, "weights.npz", path), metadata["weights"], path)
+    if "optimizer.npz" in members and "state.yaml" in members:
+        _restore_training_state(model, _yaml(members, "state.yaml", path), _arrays(members, "optimizer.npz", path))
+
+
 def _assign_weights(model, arrays, described, path):
     weights = model.weights
     if len(arrays) != len(weights) or len(described) != len(weights):
@@ -191,10 +206,12 @@ def _restore_training_state(model, state, slots):
     arena = model._ensure_arena()
     model.optimizer.set_state(state.get("optimizer", {}), slots, arena["params"].size, arena["params"].dtype)
     model._epochs_done = int(state.get("epochs_done", 0))
-    layers = {layer.name: layer for layer in _flat_layers(model)}
-    for name, rng_state in (state.get("layer_rng") or {}).items():
-        if name in layers and hasattr(layers[name], "generator"):
-            layers[name].generator.bit_generator.state = rng_state
+    layers, states = _random_layers(model), state.get("layer_rng") or []
+    if len(states) != len(layers):
+        raise ArchiveError(f"saved training state has {len(states)} random layer states, the model has "
+                           f"{len(layers)} layers with their own generator")
+    for layer, rng_state in zip(layers, states):
+        layer.generator.bit_generator.state = rng_state
     if state.get("global_rng"):
         set_global_state(state["global_rng"])
 

@@ -273,7 +273,10 @@ class Trainer:
         cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps)
         self.stop_training = False
         self._nan_reported = False
+        self._resume_epoch = None
         cbs.on_train_begin()
+        if self._resume_epoch is not None:  # a BackupAndRestore backup was restored
+            initial_epoch = max(initial_epoch, self._resume_epoch)
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
