@@ -41,7 +41,7 @@ class Trainer:
                 auto_scale_loss=True):
         """Configure training: optimizer, loss(es), loss weights and metrics, as in Keras."""
         self.optimizer = optimizers.get(optimizer)
-        for item in (loss.values() if isinstance(loss, dict) else loss if isinstance(loss, (list, tuple)) else [loss]):
+        for item in (loss.values() if _per_output_dict(loss) else loss if isinstance(loss, (list, tuple)) else [loss]):
             _trainable_loss(item)
         self._compile_config = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                     weighted_metrics=weighted_metrics)
@@ -59,7 +59,7 @@ class Trainer:
 
     def _per_output(self, value, what):
         names = self.output_names
-        if isinstance(value, dict):
+        if _per_output_dict(value):
             unknown = [k for k in value if k not in names]
             if unknown:
                 raise ValueError(f"compile({what}=...): unknown output name(s) {unknown}; outputs are {names}")
@@ -102,7 +102,7 @@ class Trainer:
         one entry per output, as Keras 3 pairs them; a single output takes the whole list."""
         if metrics is None:
             return []
-        if isinstance(metrics, dict):
+        if _per_output_dict(metrics):
             chosen = metrics.get(self.output_names[index], [])
         elif len(self.outputs) > 1:
             if not isinstance(metrics, (list, tuple)) or len(metrics) != len(self.outputs):
@@ -523,6 +523,11 @@ class Trainer:
     def summary(self, print_fn=None, line_length=None):
         from framework.models.summary import summary_text
         (print_fn or print)(summary_text(self))
+
+
+def _per_output_dict(value):
+    """A dict by output name (not a serialized object's ``{'class_name': ..., 'config': ...}``)."""
+    return isinstance(value, dict) and "class_name" not in value
 
 
 def _log_value(result):
