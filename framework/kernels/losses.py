@@ -15,18 +15,37 @@ Each returns ``scale * sum_n w[n] * sum_r loss[n, r]`` and writes
 Huber and BCE average over C, categorical crossentropies sum over C.
 Sums and elementwise math are float64 whatever the input dtype.
 
+Elementwise losses (``loss[n, r]`` a mean or sum over C of a per-element
+term) share one loop, ``_each``. Each is a scalar function
+``f(v, tt, p) -> (value, d value / d v)`` of the float64 prediction ``v`` and
+target ``tt`` (``p``: a tuple of parameters) plus a one-line kernel naming
+it, so ``f`` is a compile-time constant inlined into a branch-free loop. No
+jitted function is a kernel argument (that defeats ``cache=True``:
+docs/architecture.md, Kernels). One kernel switching on an int code, as in
+activations.py, measured worse here: MSE's first compile went from 1 s to
+5.5 s (it builds every loss) and a (128, 10) call gained 0.15 us (three more
+arguments, and array incref/decrefs that NRT's refcount pruning leaves in
+place beyond two branches).
+
+Class-axis losses (terms coupled along C: crossentropies, cosine, categorical
+hinge, focal) keep a kernel and row loop each: their row math differs, and a
+shared row loop calling an inlined ``row(x, t, d, n, r, ...)`` pays an
+incref/decref per array per row (sparse crossentropy on (128, 10) float32:
+3.4 us -> 4.5 us). Scalar helpers, which take no arrays, are shared.
+
 Kernels are serial (BLAS owns the threads in a training step). fastmath keeps
 NaN and Inf semantics (no 'nnan'/'ninf'), so NaN detection still works.
 """
 import math
 
 import numpy as np
-from numba import njit
 
 from framework.kernels import kernel
 
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+_LOG_2 = math.log(2.0)
 
+
+# ----------------------------------------------------------------------------- scalar helpers
 
 @kernel(inline="always")
 def _sign(e):
@@ -51,97 +70,261 @@ def _sigmoid(z):
     return e / (1.0 + e)
 
 
-@kernel
-def mean_squared_error(x, t, w, d, scale):
-    """mean_c (x - t)^2 per element."""
+@kernel(inline="always")
+def _smooth(tt, smoothing):
+    """A binary target smoothed toward 0.5."""
+    return tt * (1.0 - smoothing) + 0.5 * smoothing
+
+
+@kernel(inline="always")
+def _pow_minus_one(q, gamma):
+    """q ** (gamma - 1) for q >= 0, taking the limit gamma * q**(gamma-1) -> 0 at q == 0 unless gamma == 1."""
+    if q > 0.0:
+        return q ** (gamma - 1.0)
+    return 1.0 if gamma == 1.0 else 0.0
+
+
+# ----------------------------------------------------------------------------- elementwise losses
+# Each loss: a scalar function f(v, tt, p) -> (value, derivative w.r.t. v), then
+# its kernel, which runs it through _each (mean over C; KL divergence sums).
+
+@kernel(inline="always")
+def _each(x, t, w, d, scale, f, p, mean):
+    """Return scale * sum_n w[n] * sum_{r,c} value / div and write d = scale * w[n] / div * slope.
+
+    (value, slope) = f(x, t, p); div = C when ``mean`` else 1. The loop every
+    elementwise loss shares: with f inlined it has no branch but f's own, so
+    it vectorizes where f does.
+    """
     n_, r_, c_ = x.shape
+    div = c_ if mean else 1
     total = 0.0
     for n in range(n_):
-        g = 2.0 * scale * w[n] / c_
+        g = scale * w[n] / div
         s = 0.0
         for r in range(r_):
             for c in range(c_):
-                e = np.float64(x[n, r, c]) - np.float64(t[n, r, c])
-                s += e * e
-                d[n, r, c] = g * e
+                value, slope = f(np.float64(x[n, r, c]), np.float64(t[n, r, c]), p)
+                s += value
+                d[n, r, c] = g * slope
         total += w[n] * s
-    return scale * total / c_
+    return scale * total / div
+
+
+@kernel(inline="always")
+def _mse(v, tt, p):
+    e = v - tt
+    return e * e, 2.0 * e
+
+
+@kernel
+def mean_squared_error(x, t, w, d, scale):
+    """mean_c (x - t)^2 per element."""
+    return _each(x, t, w, d, scale, _mse, (), True)
+
+
+@kernel(inline="always")
+def _mae(v, tt, p):
+    e = v - tt
+    return abs(e), _sign(e)
 
 
 @kernel
 def mean_absolute_error(x, t, w, d, scale):
     """mean_c |x - t| per element; the gradient at x == t is 0."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                e = np.float64(x[n, r, c]) - np.float64(t[n, r, c])
-                s += abs(e)
-                d[n, r, c] = g * _sign(e)
-        total += w[n] * s
-    return scale * total / c_
+    return _each(x, t, w, d, scale, _mae, (), True)
+
+
+@kernel(inline="always")
+def _huber(v, tt, p):
+    delta = p[0]
+    e = v - tt
+    a = abs(e)
+    if a <= delta:
+        return 0.5 * e * e, e
+    return delta * a - 0.5 * delta * delta, delta * _sign(e)
 
 
 @kernel
 def huber(x, t, w, d, scale, delta):
     """mean_c of 0.5 e^2 if |e| <= delta else delta*|e| - 0.5 delta^2, e = x - t."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    half_d2 = 0.5 * delta * delta
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                e = np.float64(x[n, r, c]) - np.float64(t[n, r, c])
-                a = abs(e)
-                if a <= delta:
-                    s += 0.5 * e * e
-                    d[n, r, c] = g * e
-                else:
-                    s += delta * a - half_d2
-                    d[n, r, c] = g * delta * _sign(e)
-        total += w[n] * s
-    return scale * total / c_
+    return _each(x, t, w, d, scale, _huber, (delta,), True)
+
+
+@kernel(inline="always")
+def _bce(v, tt, p):
+    smoothing, eps = p
+    tt = _smooth(tt, smoothing)
+    q, m = _clip(v, eps)
+    return -(tt * math.log(q) + (1.0 - tt) * math.log(1.0 - q)), m * (q - tt) / (q * (1.0 - q))
 
 
 @kernel
 def binary_crossentropy(x, t, w, d, scale, smoothing, eps):
     """mean_c -(t log p + (1-t) log(1-p)), p = clip(x, eps, 1-eps), t smoothed toward 0.5."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + 0.5 * smoothing
-                p, m = _clip(np.float64(x[n, r, c]), eps)
-                s -= tt * math.log(p) + (1.0 - tt) * math.log(1.0 - p)
-                d[n, r, c] = g * m * (p - tt) / (p * (1.0 - p))
-        total += w[n] * s
-    return scale * total / c_
+    return _each(x, t, w, d, scale, _bce, (smoothing, eps), True)
+
+
+@kernel(inline="always")
+def _bce_logits(v, tt, p):
+    tt = _smooth(tt, p[0])
+    return max(v, 0.0) - v * tt + math.log1p(math.exp(-abs(v))), _sigmoid(v) - tt
 
 
 @kernel
 def binary_crossentropy_logits(z, t, w, d, scale, smoothing):
     """BCE of sigmoid(z) in the stable form max(z,0) - z t + log1p(exp(-|z|)); d = (sigmoid(z) - t)."""
-    n_, r_, c_ = z.shape
-    total = 0.0
+    return _each(z, t, w, d, scale, _bce_logits, (smoothing,), True)
+
+
+@kernel(inline="always")
+def _mape(v, tt, p):
+    den = max(abs(tt), p[0])
+    e = v - tt
+    return 100.0 * abs(e) / den, 100.0 * _sign(e) / den
+
+
+@kernel
+def mean_absolute_percentage_error(x, t, w, d, scale, eps):
+    """100 * mean_c |x - t| / max(|t|, eps); the gradient at x == t is 0."""
+    return _each(x, t, w, d, scale, _mape, (eps,), True)
+
+
+@kernel(inline="always")
+def _msle(v, tt, p):
+    eps = p[0]
+    q = max(v, eps)
+    e = math.log1p(q) - math.log1p(max(tt, eps))
+    return e * e, 2.0 * e / (1.0 + q) if v >= eps else 0.0
+
+
+@kernel
+def mean_squared_logarithmic_error(x, t, w, d, scale, eps):
+    """mean_c (log(max(x, eps) + 1) - log(max(t, eps) + 1))^2; no gradient where x < eps."""
+    return _each(x, t, w, d, scale, _msle, (eps,), True)
+
+
+@kernel(inline="always")
+def _log_cosh(v, tt, p):
+    e = v - tt
+    u = -2.0 * e
+    return e + max(u, 0.0) + math.log1p(math.exp(-abs(u))) - _LOG_2, math.tanh(e)
+
+
+@kernel
+def log_cosh(x, t, w, d, scale):
+    """mean_c log(cosh(e)), e = x - t, as e + softplus(-2e) - log 2 (no overflow); d = tanh(e)."""
+    return _each(x, t, w, d, scale, _log_cosh, (), True)
+
+
+@kernel(inline="always")
+def _poisson(v, tt, p):
+    return v - tt * math.log(v + p[0]), 1.0 - tt / (v + p[0])
+
+
+@kernel
+def poisson(x, t, w, d, scale, eps):
+    """mean_c x - t log(x + eps)."""
+    return _each(x, t, w, d, scale, _poisson, (eps,), True)
+
+
+@kernel(inline="always")
+def _kl_divergence(v, tt, p):
+    eps = p[0]
+    tt = min(max(tt, eps), 1.0)
+    q = min(max(v, eps), 1.0)
+    return tt * math.log(tt / q), -tt / q if eps <= v <= 1.0 else 0.0
+
+
+@kernel
+def kl_divergence(x, t, w, d, scale, eps):
+    """sum_c t log(t / p) with t and p clipped to [eps, 1]; no gradient where x is clipped."""
+    return _each(x, t, w, d, scale, _kl_divergence, (eps,), False)
+
+
+@kernel
+def _binary_labels(t):
+    """True when every target is 0 or 1 (Keras then maps them to -1 / 1 for the hinge losses)."""
+    n_, r_, c_ = t.shape
     for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
         for r in range(r_):
             for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + 0.5 * smoothing
-                v = np.float64(z[n, r, c])
-                s += max(v, 0.0) - v * tt + math.log1p(math.exp(-abs(v)))
-                d[n, r, c] = g * (_sigmoid(v) - tt)
-        total += w[n] * s
-    return scale * total / c_
+                v = t[n, r, c]
+                if v != 0.0 and v != 1.0:
+                    return False
+    return True
+
+
+@kernel(inline="always")
+def _hinge(v, tt, p):
+    if p[0]:  # loop-invariant: LLVM unswitches it out of the loop
+        tt = 2.0 * tt - 1.0
+    m = 1.0 - tt * v
+    if not m <= 0.0:  # NaN takes this branch and reaches the loss
+        return m, -tt
+    return 0.0, 0.0
+
+
+@kernel
+def hinge(x, t, w, d, scale):
+    """mean_c max(1 - t x, 0); {0, 1} targets (all of them) become {-1, 1} first."""
+    return _each(x, t, w, d, scale, _hinge, (_binary_labels(t),), True)
+
+
+@kernel(inline="always")
+def _squared_hinge(v, tt, p):
+    if p[0]:
+        tt = 2.0 * tt - 1.0
+    m = max(1.0 - tt * v, 0.0)
+    return m * m, -2.0 * tt * m
+
+
+@kernel
+def squared_hinge(x, t, w, d, scale):
+    """mean_c max(1 - t x, 0)^2; {0, 1} targets (all of them) become {-1, 1} first."""
+    return _each(x, t, w, d, scale, _squared_hinge, (_binary_labels(t),), True)
+
+
+@kernel(inline="always")
+def _binary_focal(v, tt, p):
+    smoothing, eps, gamma, alpha, balance, logits = p
+    tt = _smooth(tt, smoothing)
+    if logits:
+        q = _sigmoid(v)
+        dq = q * (1.0 - q)
+    else:
+        q = v
+        dq = 1.0
+    qc, m = _clip(q, eps)
+    bce = -(tt * math.log(qc) + (1.0 - tt) * math.log(1.0 - qc))
+    dbce = m * (qc - tt) / (qc * (1.0 - qc))
+    u = 1.0 - (tt * q + (1.0 - tt) * (1.0 - q))
+    focal = u ** gamma
+    dfocal = -gamma * _pow_minus_one(u, gamma) * (2.0 * tt - 1.0)
+    weight = tt * alpha + (1.0 - tt) * (1.0 - alpha) if balance else 1.0
+    return weight * focal * bce, weight * (dfocal * bce + focal * dbce) * dq
+
+
+@kernel
+def binary_focal_crossentropy(x, t, w, d, scale, smoothing, eps, gamma, alpha, balance, logits):
+    """mean_c of weight * (1 - p_t)^gamma * bce, as Keras.
+
+    p = sigmoid(x) when ``logits`` else x; bce = -(t log pc + (1-t) log(1-pc))
+    with pc = clip(p, eps, 1-eps); p_t = t p + (1-t)(1-p) with the unclipped p;
+    weight = t alpha + (1-t)(1-alpha) when ``balance`` else 1. Targets are
+    smoothed toward 0.5 first. ``d`` is the gradient w.r.t. x (the logits when
+    ``logits``).
+    """
+    return _each(x, t, w, d, scale, _binary_focal, (smoothing, eps, gamma, alpha, balance, logits), True)
+
+
+# ----------------------------------------------------------------------------- class-axis losses
+# One kernel and row loop each (see the module docstring).
+
+@kernel(inline="always")
+def _smooth_categorical(tt, smoothing, c_):
+    """A categorical target smoothed toward 1 / C."""
+    return tt * (1.0 - smoothing) + smoothing / c_
 
 
 @kernel
@@ -162,12 +345,12 @@ def categorical_crossentropy(x, t, w, d, scale, smoothing, eps):
                 norm += np.float64(x[n, r, c])
             tm = 0.0
             for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + smoothing / c_
+                tt = _smooth_categorical(np.float64(t[n, r, c]), smoothing, c_)
                 q, m = _clip(np.float64(x[n, r, c]) / norm, eps)
                 s -= tt * math.log(q)
                 tm += tt * m
             for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + smoothing / c_
+                tt = _smooth_categorical(np.float64(t[n, r, c]), smoothing, c_)
                 q, m = _clip(np.float64(x[n, r, c]) / norm, eps)
                 d[n, r, c] = g * (tm - tt * m / q) / norm
         total += w[n] * s
@@ -194,11 +377,11 @@ def categorical_crossentropy_logits(z, t, w, d, scale, smoothing):
             lse = top + math.log(se)
             st = 0.0
             for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + smoothing / c_
+                tt = _smooth_categorical(np.float64(t[n, r, c]), smoothing, c_)
                 s += tt * (lse - np.float64(z[n, r, c]))
                 st += tt
             for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + smoothing / c_
+                tt = _smooth_categorical(np.float64(t[n, r, c]), smoothing, c_)
                 d[n, r, c] = g * (np.float64(d[n, r, c]) / se * st - tt)
         total += w[n] * s
     return scale * total
@@ -289,112 +472,6 @@ def sparse_categorical_crossentropy_logits(z, labels, w, d, scale, ignore, has_i
 
 
 @kernel
-def weight_sum(w):
-    """sum(w) in float64 (the 'mean_with_sample_weight' divisor)."""
-    s = 0.0
-    for i in range(w.shape[0]):
-        s += w[i]
-    return s
-
-
-# ----------------------------------------------------------------------------- regression and probabilistic losses
-# Same conventions as above. "mean_c" losses divide by C, "sum_c" ones do not.
-
-@kernel
-def mean_absolute_percentage_error(x, t, w, d, scale, eps):
-    """100 * mean_c |x - t| / max(|t|, eps); the gradient at x == t is 0."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = 100.0 * scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = np.float64(t[n, r, c])
-                den = max(abs(tt), eps)
-                e = np.float64(x[n, r, c]) - tt
-                s += abs(e) / den
-                d[n, r, c] = g * _sign(e) / den
-        total += w[n] * s
-    return 100.0 * scale * total / c_
-
-
-@kernel
-def mean_squared_logarithmic_error(x, t, w, d, scale, eps):
-    """mean_c (log(max(x, eps) + 1) - log(max(t, eps) + 1))^2; no gradient where x < eps."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = 2.0 * scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                v = np.float64(x[n, r, c])
-                p = max(v, eps)
-                e = math.log1p(p) - math.log1p(max(np.float64(t[n, r, c]), eps))
-                s += e * e
-                d[n, r, c] = g * e / (1.0 + p) if v >= eps else 0.0
-        total += w[n] * s
-    return scale * total / c_
-
-
-@kernel
-def log_cosh(x, t, w, d, scale):
-    """mean_c log(cosh(e)), e = x - t, as e + softplus(-2e) - log 2 (no overflow); d = tanh(e)."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    log2 = math.log(2.0)
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                e = np.float64(x[n, r, c]) - np.float64(t[n, r, c])
-                u = -2.0 * e
-                s += e + max(u, 0.0) + math.log1p(math.exp(-abs(u))) - log2
-                d[n, r, c] = g * math.tanh(e)
-        total += w[n] * s
-    return scale * total / c_
-
-
-@kernel
-def poisson(x, t, w, d, scale, eps):
-    """mean_c x - t log(x + eps)."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                v = np.float64(x[n, r, c])
-                tt = np.float64(t[n, r, c])
-                s += v - tt * math.log(v + eps)
-                d[n, r, c] = g * (1.0 - tt / (v + eps))
-        total += w[n] * s
-    return scale * total / c_
-
-
-@kernel
-def kl_divergence(x, t, w, d, scale, eps):
-    """sum_c t log(t / p) with t and p clipped to [eps, 1]; no gradient where x is clipped."""
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n]
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = min(max(np.float64(t[n, r, c]), eps), 1.0)
-                v = np.float64(x[n, r, c])
-                p = min(max(v, eps), 1.0)
-                s += tt * math.log(tt / p)
-                d[n, r, c] = -g * tt / p if eps <= v <= 1.0 else 0.0
-        total += w[n] * s
-    return scale * total
-
-
-@kernel
 def cosine_similarity(x, t, w, d, scale, eps):
     """-sum_c normalize(t) * normalize(x) over the last axis, one value per (n, r).
 
@@ -431,66 +508,6 @@ def cosine_similarity(x, t, w, d, scale, eps):
     return scale * total
 
 
-# ----------------------------------------------------------------------------- hinge losses
-
-@kernel
-def _binary_labels(t):
-    """True when every target is 0 or 1 (Keras then maps them to -1 / 1 for the hinge losses)."""
-    n_, r_, c_ = t.shape
-    for n in range(n_):
-        for r in range(r_):
-            for c in range(c_):
-                v = t[n, r, c]
-                if v != 0.0 and v != 1.0:
-                    return False
-    return True
-
-
-@kernel
-def hinge(x, t, w, d, scale):
-    """mean_c max(1 - t x, 0); {0, 1} targets (all of them) become {-1, 1} first."""
-    n_, r_, c_ = x.shape
-    convert = _binary_labels(t)
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = np.float64(t[n, r, c])
-                if convert:
-                    tt = 2.0 * tt - 1.0
-                m = 1.0 - tt * np.float64(x[n, r, c])
-                if not m <= 0.0:  # NaN takes this branch and reaches the loss
-                    s += m
-                    d[n, r, c] = -g * tt
-                else:
-                    d[n, r, c] = 0.0
-        total += w[n] * s
-    return scale * total / c_
-
-
-@kernel
-def squared_hinge(x, t, w, d, scale):
-    """mean_c max(1 - t x, 0)^2; {0, 1} targets (all of them) become {-1, 1} first."""
-    n_, r_, c_ = x.shape
-    convert = _binary_labels(t)
-    total = 0.0
-    for n in range(n_):
-        g = 2.0 * scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = np.float64(t[n, r, c])
-                if convert:
-                    tt = 2.0 * tt - 1.0
-                m = max(1.0 - tt * np.float64(x[n, r, c]), 0.0)
-                s += m * m
-                d[n, r, c] = -g * tt * m
-        total += w[n] * s
-    return scale * total / c_
-
-
 @kernel
 def categorical_hinge(x, t, w, d, scale):
     """max(neg - pos + 1, 0), pos = sum_c t x, neg = max_c (1 - t) x (first maximum on ties)."""
@@ -522,54 +539,6 @@ def categorical_hinge(x, t, w, d, scale):
                     d[n, r, c] = 0.0
         total += w[n] * s
     return scale * total
-
-
-# ----------------------------------------------------------------------------- focal crossentropies
-
-@kernel(inline="always")
-def _pow_minus_one(q, gamma):
-    """q ** (gamma - 1) for q >= 0, taking the limit gamma * q**(gamma-1) -> 0 at q == 0 unless gamma == 1."""
-    if q > 0.0:
-        return q ** (gamma - 1.0)
-    return 1.0 if gamma == 1.0 else 0.0
-
-
-@kernel
-def binary_focal_crossentropy(x, t, w, d, scale, smoothing, eps, gamma, alpha, balance, logits):
-    """mean_c of weight * (1 - p_t)^gamma * bce, as Keras.
-
-    p = sigmoid(x) when ``logits`` else x; bce = -(t log pc + (1-t) log(1-pc))
-    with pc = clip(p, eps, 1-eps); p_t = t p + (1-t)(1-p) with the unclipped p;
-    weight = t alpha + (1-t)(1-alpha) when ``balance`` else 1. Targets are
-    smoothed toward 0.5 first. ``d`` is the gradient w.r.t. x (the logits when
-    ``logits``).
-    """
-    n_, r_, c_ = x.shape
-    total = 0.0
-    for n in range(n_):
-        g = scale * w[n] / c_
-        s = 0.0
-        for r in range(r_):
-            for c in range(c_):
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + 0.5 * smoothing
-                v = np.float64(x[n, r, c])
-                if logits:
-                    p = _sigmoid(v)
-                    dp = p * (1.0 - p)
-                else:
-                    p = v
-                    dp = 1.0
-                pc, m = _clip(p, eps)
-                bce = -(tt * math.log(pc) + (1.0 - tt) * math.log(1.0 - pc))
-                dbce = m * (pc - tt) / (pc * (1.0 - pc))
-                q = 1.0 - (tt * p + (1.0 - tt) * (1.0 - p))
-                focal = q ** gamma
-                dfocal = -gamma * _pow_minus_one(q, gamma) * (2.0 * tt - 1.0)
-                weight = tt * alpha + (1.0 - tt) * (1.0 - alpha) if balance else 1.0
-                s += weight * focal * bce
-                d[n, r, c] = g * weight * (dfocal * bce + focal * dbce) * dp
-        total += w[n] * s
-    return scale * total / c_
 
 
 @kernel
@@ -606,7 +575,7 @@ def categorical_focal_crossentropy(x, t, w, d, scale, smoothing, eps, gamma, alp
             hu = 0.0
             for c in range(c_):
                 u = (np.float64(d[n, r, c]) if logits else np.float64(x[n, r, c])) * inv
-                tt = np.float64(t[n, r, c]) * (1.0 - smoothing) + smoothing / c_
+                tt = _smooth_categorical(np.float64(t[n, r, c]), smoothing, c_)
                 h = 0.0
                 if tt != 0.0:
                     a = np.float64(alpha[c] if per_class else alpha[0])
@@ -626,3 +595,14 @@ def categorical_focal_crossentropy(x, t, w, d, scale, smoothing, eps, gamma, alp
                     d[n, r, c] = g * (np.float64(d[n, r, c]) - hu) * inv
         total += w[n] * s
     return scale * total
+
+
+# ----------------------------------------------------------------------------- reductions
+
+@kernel
+def weight_sum(w):
+    """sum(w) in float64 (the 'mean_with_sample_weight' divisor)."""
+    s = 0.0
+    for i in range(w.shape[0]):
+        s += w[i]
+    return s
