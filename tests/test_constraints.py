@@ -1,5 +1,4 @@
 """Weight constraints: Keras 3 formulas (eager and bound in place), axes, config, lookup, allocation."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -7,6 +6,7 @@ import yaml
 
 from framework import constraints as C
 from framework import layers
+from helpers import assert_no_allocation
 
 EPS = 1e-7
 
@@ -202,30 +202,13 @@ def test_high_rank_alternating_axes():
 
 # ----------------------------------------------------------------------------- allocation
 
-def _assert_no_allocation(step, warmup=3, calls=200):
-    for _ in range(warmup):
-        step()
-    tracemalloc.start()
-    try:
-        step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(calls):
-            step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 512, current - base
-    assert peak - base < 2048, peak - base  # a temporary copy of these weights would be >= 20 kB
-
-
 @pytest.mark.parametrize("constraint,shape", [
     (C.MaxNorm(), (128, 64)), (C.UnitNorm(axis=1), (128, 64)), (C.MinMaxNorm(0.5, 1.0, 0.5), (128, 64)),
     (C.MaxNorm(axis=[0, 1, 2]), (3, 3, 16, 32)), (C.UnitNorm(axis=[0, 2]), (3, 3, 16, 32)), (C.NonNeg(), (128, 64)),
 ], ids=lambda v: type(v).__name__ if isinstance(v, C.Constraint) else str(v))
 def test_bound_constraint_does_not_allocate(constraint, shape):
     w = weight(shape, np.random.default_rng(8), np.float32)
-    _assert_no_allocation(constraint.bind(w))
+    assert_no_allocation(constraint.bind(w))
 
 
 # ----------------------------------------------------------------------------- registry and config

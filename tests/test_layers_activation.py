@@ -1,6 +1,5 @@
 """Activation layers: forward vs NumPy (Keras formulas), gradients through the compiled
 plan, the fused softmax path, PReLU's shared axes, shapes, config, errors, allocation."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import pytest
 import framework as fw
 from framework.layers import ELU, Dense, LeakyReLU, PReLU, ReLU, Softmax
 from gradcheck import _plans, check_gradients, float64_mode
+from helpers import assert_no_allocation
 
 
 def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -357,16 +357,4 @@ def test_train_step_allocates_nothing(factory, loss):
     model.compile(optimizer="sgd", loss=loss)
     model.train_on_batch(x, y)
     plan = model._plan("train", 32)
-    for _ in range(3):
-        plan.train_step()
-    tracemalloc.start()
-    try:
-        plan.train_step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(50):
-            plan.train_step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 1024 and peak - base < 4096, (current - base, peak - base)
+    assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)

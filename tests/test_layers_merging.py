@@ -1,6 +1,5 @@
 """Merging layers: forward vs NumPy, gradients through the compiled plan (two inputs,
 fan-out into one merge, residual blocks), shapes, config, errors, allocation."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import framework as fw
 from framework.layers import Add, Average, Concatenate, Dense, Maximum, Minimum, Multiply, Subtract
 from framework.layers import merging
 from gradcheck import _plans, check_gradients, float64_mode
+from helpers import assert_no_allocation
 
 REFERENCES = {
     Add: lambda xs: np.sum(xs, axis=0),
@@ -345,19 +345,7 @@ def _assert_train_step_allocates_nothing(model, xs, ys):
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(xs, ys)
     plan = model._plan("train", len(xs[0]))
-    for _ in range(3):
-        plan.train_step()
-    tracemalloc.start()
-    try:
-        plan.train_step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(50):
-            plan.train_step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 1024 and peak - base < 4096, (current - base, peak - base)
+    assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)
 
 
 @pytest.mark.parametrize("cls", ELEMENTWISE + [Concatenate])

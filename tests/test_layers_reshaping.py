@@ -1,6 +1,5 @@
 """Reshaping layers: forward vs NumPy, gradients through the compiled plan, shapes,
 views, config, errors, allocation."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import pytest
 import framework as fw
 from framework.layers import Dense, Flatten, Permute, RepeatVector, Reshape
 from gradcheck import check_gradients, float64_mode
+from helpers import assert_no_allocation
 
 # (factory, sample input shape, NumPy reference on a batch, expected sample output shape)
 CASES = [
@@ -202,16 +202,4 @@ def test_train_step_allocates_nothing(factory):
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(x, y)
     plan = model._plan("train", 32)
-    for _ in range(3):
-        plan.train_step()
-    tracemalloc.start()
-    try:
-        plan.train_step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(50):
-            plan.train_step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 1024 and peak - base < 4096, (current - base, peak - base)
+    assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)

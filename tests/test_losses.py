@@ -1,10 +1,10 @@
 """Losses: Keras 3 values (eager and bound), gradients, fusion, stability, config, allocation."""
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from framework import losses as L
+from helpers import numeric_grad, assert_no_allocation
 
 EPS = 1e-7
 
@@ -238,20 +238,6 @@ def test_sparse_labels_out_of_range_raise():
 
 # ----------------------------------------------------------------------------- gradients
 
-def numeric_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        up = f()
-        flat[i] = old - h
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name,factory,ref,kind,logits", CASES, ids=IDS)
 def test_bound_gradient_matches_finite_differences(name, factory, ref, kind, logits, shape):
@@ -391,23 +377,6 @@ def test_bound_callable_reads_buffers_in_place():
     np.testing.assert_allclose(d, 2 * p / (2 * 2))  # 2e / (C * N)
 
 
-def _assert_no_allocation(step, warmup=3, calls=200):
-    for _ in range(warmup):
-        step()
-    tracemalloc.start()
-    try:
-        step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(calls):
-            step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 512, current - base
-    assert peak - base < 2048, peak - base  # any temporary array here would be >= 20 kB
-
-
 @pytest.mark.parametrize("factory,kind,fused", [
     (lambda: L.MeanSquaredError(), "regression", False),
     (lambda: L.CategoricalCrossentropy(), "categorical", True),
@@ -420,7 +389,7 @@ def test_bound_loss_does_not_allocate(factory, kind, fused):
     w = np.ones(256, np.float32)
     logits = np.log(p) if fused else None
     f, _ = bind(factory(), t, p, w, logits=logits)
-    _assert_no_allocation(f)
+    assert_no_allocation(f)
 
 
 # ----------------------------------------------------------------------------- registry and config

@@ -1,7 +1,6 @@
 """The second set of Keras 3 losses: KLDivergence, Poisson, CosineSimilarity, the hinges, LogCosh,
 MSLE, MAPE and the focal crossentropies. Values (eager and bound) against NumPy formulas, Keras
 docstring numbers, gradients against finite differences, config, allocation, and training."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import pytest
 import framework as fw
 from framework import layers
 from framework import losses as L
+from helpers import numeric_grad, assert_no_allocation
 
 EPS = 1e-7
 
@@ -174,20 +174,6 @@ SHAPES = [(5, 4), (3, 2, 4)]
 def bind(loss, t, p, w=None, logits=None):
     d = np.zeros_like(p)
     return loss.bind(p, t, w, d, logits=logits), d
-
-
-def numeric_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        up = f()
-        flat[i] = old - h
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
-    return g
 
 
 # ----------------------------------------------------------------------------- values
@@ -496,41 +482,24 @@ def test_categorical_focal_alpha_list_must_match_classes():
 
 # ----------------------------------------------------------------------------- allocation
 
-def _assert_no_allocation(step, warmup=3, calls=200):
-    for _ in range(warmup):
-        step()
-    tracemalloc.start()
-    try:
-        step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(calls):
-            step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 512, current - base
-    assert peak - base < 2048, peak - base  # any temporary array here would be >= 10 kB
-
-
 @pytest.mark.parametrize("name,factory,ref,kind", CASES, ids=IDS)
 def test_bound_loss_does_not_allocate(name, factory, ref, kind):
     rng = np.random.default_rng(10)
     t, p = make_data(kind, (256, 10) if "alpha_list" not in name else (256, 4), rng, dtype=np.float32)
     w = np.ones(256, np.float32)
     f, _ = bind(factory(), t, p, w)
-    _assert_no_allocation(f)
+    assert_no_allocation(f)
 
 
 def test_fused_focal_does_not_allocate():
     rng = np.random.default_rng(12)
     t, z = make_data("categorical_logits", (256, 10), rng, dtype=np.float32)
     f, _ = bind(L.CategoricalFocalCrossentropy(), t, _softmax(z).astype(np.float32), None, logits=z)
-    _assert_no_allocation(f)
+    assert_no_allocation(f)
     t, z = make_data("binary_logits", (256, 10), rng, dtype=np.float32)
     f, _ = bind(L.BinaryFocalCrossentropy(reduction="mean_with_sample_weight"), t,
                 _sigmoid(z).astype(np.float32), None, logits=z)
-    _assert_no_allocation(f)
+    assert_no_allocation(f)
 
 
 # ----------------------------------------------------------------------------- registry and config

@@ -1,11 +1,11 @@
 """Metrics: Keras 3 values, weighting, streaming, bound kernels, accuracy resolution, config."""
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from framework import losses
 from framework import metrics as M
+from helpers import assert_no_allocation
 
 
 def bound(metric, y_true, y_pred, sample_weight=None):
@@ -166,20 +166,7 @@ def test_bound_metric_does_not_allocate():
     w = np.ones(512, np.float32)
     for metric, yt in [(M.SparseCategoricalAccuracy(), labels), (M.MeanSquaredError(), yp.copy()),
                        (M.BinaryAccuracy(), (yp > 0.3).astype(np.float32))]:
-        step = metric.bind(yt, yp, w)
-        for _ in range(3):
-            step()
-        tracemalloc.start()
-        try:
-            step()
-            base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            for _ in range(200):
-                step()
-            current, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        assert current - base < 512 and peak - base < 2048, (metric, current - base, peak - base)
+        assert_no_allocation(metric.bind(yt, yp, w))
 
 
 # ----------------------------------------------------------------------------- 'accuracy' resolution

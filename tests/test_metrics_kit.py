@@ -6,7 +6,6 @@ Each metric is checked against values computed by hand (ties, empty classes, zer
 denominators, threshold lists, top_k, class_id, zero sample weights), against Keras's
 docstring examples, for streaming (two batches == one batch), bound kernel == eager
 update, config round trips, allocation-free bound steps, and in a compiled model."""
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 import framework as fw
 from framework import metrics as M
 from framework.layers import Dense
+from helpers import assert_no_allocation
 
 
 def bound(metric, y_true, y_pred, sample_weight=None, dtype=np.float64):
@@ -373,20 +373,7 @@ def test_bound_metric_does_not_allocate(kind, factory):
     rng = np.random.default_rng(5)
     yt, yp = (np.ascontiguousarray(a, dtype=np.float32) for a in _data(kind, 256, rng))
     w = np.ones(256, np.float32)
-    step = factory().bind(yt, yp, w)
-    for _ in range(3):
-        step()
-    tracemalloc.start()
-    try:
-        step()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(100):
-            step()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base < 512 and peak - base < 2048, (current - base, peak - base)
+    assert_no_allocation(factory().bind(yt, yp, w), calls=100)
 
 
 def test_bind_validation():
