@@ -40,8 +40,3 @@ def copy_rows(src, start, dst):
 def flat(array):
     """A 1-D view of a C-contiguous array (made once, at bind time)."""
     return array.reshape(-1)
-
-
-def rows2d(array):
-    """A 2-D (batch, features) view of a C-contiguous array."""
-    return array.reshape(array.shape[0], -1) if array.ndim != 2 else array

@@ -4,7 +4,7 @@ import numpy as np
 from framework import activations, backend, constraints
 from framework.graph.node import Node
 from framework.kernels.dropout import dropout_backward, dropout_forward
-from framework.kernels.elementwise import flat, rows2d
+from framework.kernels.elementwise import flat
 from framework.layers.layer import Layer, format_shape
 from framework.utils.random import draw_seed
 
