@@ -22,6 +22,17 @@ REQUIRED = {
     "OneHotIoU": {"num_classes": 3, "target_class_ids": [0]}, "OneHotMeanIoU": {"num_classes": 3},
     "SensitivityAtSpecificity": {"specificity": 0.5}, "SpecificityAtSensitivity": {"sensitivity": 0.5},
     "PrecisionAtRecall": {"recall": 0.5}, "RecallAtPrecision": {"precision": 0.5}, "Constant": {"value": 0.5},
+    "Conv1D": {"filters": 2, "kernel_size": 3}, "Conv2D": {"filters": 2, "kernel_size": 3},
+    "Conv2DTranspose": {"filters": 2, "kernel_size": 3}, "DepthwiseConv2D": {"kernel_size": 3},
+    "SeparableConv2D": {"filters": 2, "kernel_size": 3}, "SpatialDropout1D": {"rate": 0.5},
+    "SpatialDropout2D": {"rate": 0.5}, "Embedding": {"input_dim": 10, "output_dim": 3},
+    "SimpleRNN": {"units": 3}, "LSTM": {"units": 3}, "GRU": {"units": 3},
+    "MultiHeadAttention": {"num_heads": 2, "key_dim": 4},
+}
+# arguments that are objects, made fresh for each test
+REQUIRED_OBJECTS = {
+    "Bidirectional": lambda: {"layer": layers.get("LSTM")(3)},
+    "TimeDistributed": lambda: {"layer": layers.get("Dense")(3)},
 }
 # holds a Python function, so it has no file form (documented)
 NOT_SERIALIZABLE = {"LearningRateScheduler", "LambdaCallback", "ProgbarLogger", "History", "Function"}
@@ -48,7 +59,8 @@ CASES = [(kind, cls) for kind, registry in KINDS.items() for cls, _ in _classes(
 
 @pytest.mark.parametrize("kind,cls", CASES, ids=[f"{k}-{c.__name__}" for k, c in CASES])
 def test_config_round_trip_through_yaml(kind, cls):
-    obj = cls(**REQUIRED.get(cls.__name__, {}))
+    made = REQUIRED_OBJECTS.get(cls.__name__)
+    obj = cls(**REQUIRED.get(cls.__name__, {}), **(made() if made else {}))
     config = obj.get_config()
     text = yaml.safe_dump(config)  # plain values only: safe_dump refuses objects
     rebuilt = cls.from_config(yaml.safe_load(text))

@@ -16,6 +16,7 @@ class SymbolicTensor:
         self.node = node
         self.index = index
         self.name = name
+        self.mask = None
 
     @property
     def ndim(self):
@@ -52,6 +53,22 @@ class SymbolicTensor:
         return self._merge(other, "Multiply", swap=True)
 
     __hash__ = object.__hash__
+
+
+class Mask:
+    """A per-timestep mask travelling with a sequence tensor: shape (batch, steps).
+
+    A mask is created by one layer (``Embedding(mask_zero=True)``, ``Masking``)
+    and passed along by the layers that support masking. In a plan it is one
+    buffer of the compute dtype holding 1.0 for real steps and 0.0 for padding,
+    written by its creator's forward step and read by every consumer.
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"<Mask shape={self.shape}>"
 
 
 def is_symbolic(value):

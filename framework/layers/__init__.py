@@ -1,17 +1,27 @@
-"""Layers, one module per family."""
+"""Layers, one module per family.
+
+Each family module lists its classes in ``LAYERS``; they are exported here and
+registered by class name, the only way configs and model files can name them.
+"""
 from framework.layers.core import Activation, Dense, Dropout, Identity, Input, InputLayer
 from framework.layers.layer import Layer
 from framework.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
                                       average, concatenate, maximum, minimum, multiply, subtract)
 from framework.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from framework.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from framework.layers import (attention, convolutional, embedding, normalization, pooling, recurrent,
+                              regularization, reshaping, wrappers)
 
 from framework.config.registry import Registry
 
+_FAMILIES = (convolutional, pooling, regularization, normalization, recurrent, wrappers, embedding, attention)
+
 REGISTRY = Registry("layer")
 for _cls in (InputLayer, Dense, Activation, Dropout, Identity, Add, Subtract, Multiply, Average, Maximum,
-             Minimum, Concatenate, Flatten, Reshape, Permute, RepeatVector, ReLU, LeakyReLU, PReLU, ELU, Softmax):
+             Minimum, Concatenate, Flatten, Reshape, Permute, RepeatVector, ReLU, LeakyReLU, PReLU, ELU, Softmax,
+             *reshaping.LAYERS, *(c for family in _FAMILIES for c in family.LAYERS)):
     REGISTRY.register(_cls.__name__)(_cls)
+    globals()[_cls.__name__] = _cls
 del _cls
 
 

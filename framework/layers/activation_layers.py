@@ -128,6 +128,8 @@ class PReLU(Layer):
             [1, 2] for one alpha per channel of (batch, height, width, channels) inputs.
     """
 
+    supports_masking = True
+
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
         super().__init__(**kwargs)

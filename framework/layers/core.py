@@ -45,6 +45,8 @@ class Dense(Layer):
         kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: as in Keras.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -157,6 +159,8 @@ def matmul_step(a, b, out):
 class Activation(Layer):
     """Applies an activation function (by name or function object)."""
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -196,6 +200,8 @@ def copy_step(src, dst):
 class Identity(Layer):
     """Returns its input unchanged (a view, no copy)."""
 
+    supports_masking = True
+
     def output_views(self, ctx):
         return [ctx.x]
 
@@ -209,6 +215,8 @@ class Dropout(Layer):
     Each Dropout layer draws from its own generator, seeded from ``seed`` or from
     the global seed, so training repeats bit for bit under ``set_random_seed``.
     """
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

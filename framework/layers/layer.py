@@ -51,6 +51,8 @@ class Layer:
 
     #: how many inputs the layer takes: 1, or None for a list of any length >= 2
     num_inputs = 1
+    #: whether the layer passes a mask from its (first) input on to its outputs, as Keras's attribute
+    supports_masking = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
                  input_dim=None, **kwargs):
@@ -173,6 +175,7 @@ class Layer:
         multi = isinstance(output_shape, list)
         node = Node(self, tensors, output_shape if multi else [output_shape], self.output_dtype(tensors),
                     {} if training is None else {"training": bool(training)})
+        attach_masks(self, node)
         return node.outputs if multi else node.outputs[0]
 
     def _check_input_count(self, inputs):
@@ -213,6 +216,15 @@ class Layer:
         """Bound callables writing ctx.d_inputs (where not None) and ctx.d_weights."""
         raise NotImplementedError(f"Layer {type(self).__name__} has no backward emitter")
 
+    def compute_mask(self, input_masks):
+        """The output's mask (a ``framework.graph.tensor.Mask`` or None) from the inputs' masks.
+
+        ``input_masks`` has one entry per input tensor. Return one entry, or a
+        list with one per output. A layer that starts a mask returns a new
+        ``Mask((None, steps))`` and writes it in forward into ``ctx.output_masks``.
+        """
+        return input_masks[0] if self.supports_masking else None
+
     def output_views(self, ctx):
         """Layers whose outputs are views of their inputs return those views here; else None."""
         return None
@@ -238,6 +250,15 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def attach_masks(layer, node):
+    """Set ``mask`` on a node's output tensors from ``layer.compute_mask``."""
+    masks = layer.compute_mask([t.mask for t in node.inputs])
+    if not isinstance(masks, (list, tuple)):
+        masks = [masks] * len(node.outputs)
+    for tensor, mask in zip(node.outputs, masks):
+        tensor.mask = mask
 
 
 def _shape_tail(shape):

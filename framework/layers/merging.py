@@ -36,6 +36,16 @@ def _batch_dim(layer, shapes):
 class Merge(Layer):
     """Base of the elementwise merges: a list of at least 2 inputs of one shape."""
 
+    supports_masking = True
+
+    def compute_mask(self, input_masks):
+        """The inputs' mask when they carry one; several different masks are not combined yet."""
+        masks = [m for m in input_masks if m is not None]
+        if len({id(m) for m in masks}) > 1:
+            raise NotImplementedError(f"Layer '{self.name}': merging tensors that carry different masks "
+                                      "is not supported yet")
+        return masks[0] if masks else None
+
     num_inputs = None
 
     def check_input_shape(self, input_shape):

@@ -3,7 +3,10 @@
 Forward sees inputs, outputs, weights, ``training`` and scratch buffers.
 Backward additionally sees ``d_outputs`` (gradients arriving), ``d_inputs``
 (where to write input gradients; ``None`` where nothing upstream needs one)
-and ``d_weights`` (``None`` for weights that are not trained). Layers always
+and ``d_weights`` (``None`` for weights that are not trained). Masks: ``input_masks``
+has one entry per input, None or a (batch, steps) buffer of 1.0/0.0 to read;
+``output_masks`` has one per output, a buffer only where this node starts a
+mask (its forward must fill it), else None. Layers always
 *write* gradients; the compiler arranges accumulation at fan-outs and for
 shared layers. ``scratch(key, ...)`` returns the same buffer to forward and
 backward, which is how forward saves what backward needs.
@@ -25,6 +28,8 @@ class StepContext:
         self.d_outputs = None
         self.d_inputs = None
         self.d_weights = None
+        self.input_masks = [None] * len(inputs)
+        self.output_masks = None
         self._allocate = allocate
         self._scratch = {}
 
