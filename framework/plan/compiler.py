@@ -13,6 +13,7 @@ from framework.kernels.elementwise import add_inplace, flat, scale_inplace
 from framework.plan.buffers import Allocator
 from framework.plan.context import StepContext
 from framework.plan.graph_flattening import flatten_model
+from framework.plan.masking import MaskBuffers, bind_row_weights, loss_normalizes, masked_output, row_buffer
 from framework.plan.plan import Plan
 
 MODES = ("train", "eval", "predict")
@@ -61,6 +62,7 @@ class _Compiler:
         self.plan = Plan(mode, self.batch, self.dtype)
         self.pending_adds = []
         self.grads = {}
+        self.masks = MaskBuffers(self.batch, self.dtype, self.new)
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
@@ -145,6 +147,9 @@ class _Compiler:
         for key, buf in zip(entry.out_keys, outputs):
             self.buffers[key] = buf
         ctx.outputs = outputs
+        in_tensors = [self.tensors[k] for k in entry.in_keys]
+        ctx.input_masks = [self.masks.of(k, t) for k, t in zip(entry.in_keys, in_tensors)]
+        ctx.output_masks = [self.masks.started(in_tensors, k, self.tensors[k]) for k in entry.out_keys]
         if logits_shape is not None:
             ctx.logits = self.new(logits_shape)
         steps = [] if views is not None else list(layer.forward(ctx))
@@ -186,16 +191,23 @@ class _Compiler:
             weights.fill(1)
             plan.targets.append(target)
             plan.sample_weights.append(weights)
+            mask = self.masks.of(key, self.tensors[key])
             if spec.loss is None:
                 plan.loss_steps.append(None)
             else:
                 d_pred = self._gradient_target(key) if self.mode == "train" else self.new(y_pred.shape)
                 ctx = producer_ctx.get(key)
                 logits = ctx.logits if ctx is not None else None
-                plan.loss_steps.append(_weighted(spec.loss.bind(y_pred, target, weights, d_pred, logits=logits),
-                                                 d_pred, spec.weight, self.mode == "train"))
+                if mask is None:
+                    bound = spec.loss.bind(y_pred, target, weights, d_pred, logits=logits)
+                else:
+                    bound = self._masked_loss(spec.loss, mask, weights, y_pred, target, d_pred, logits)
+                plan.loss_steps.append(_weighted(bound, d_pred, spec.weight, self.mode == "train"))
             ones = self.new((self.batch,))
             ones.fill(1)
+            if mask is not None:
+                y_pred, target, _, _ = masked_output(y_pred, mask, target, None, None)
+                ones, weights = (self._masked_metric_weights(w, mask) for w in (ones, weights))
             for metric in spec.metrics:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, ones))
             for metric in spec.weighted_metrics:
@@ -203,6 +215,24 @@ class _Compiler:
         # two losses on one tensor: the second wrote a private gradient; fold it in first thing
         plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
         self.pending_adds = []
+
+    def _masked_metric_weights(self, sample_weight, mask):
+        """Per-step metric weights (sample weight times mask), refreshed before the metric updates."""
+        rows = row_buffer(self.new, mask)
+        self.plan.metric_steps.append(bind_row_weights(sample_weight, mask, rows, normalize=False))
+        return rows
+
+    def _masked_loss(self, loss, mask, weights, y_pred, target, d_pred, logits):
+        """The loss scored per step over real steps only (Keras's mask handling)."""
+        rows = row_buffer(self.new, mask)
+        weigh = bind_row_weights(weights, mask, rows, loss_normalizes(loss))
+        y_rows, t_rows, d_rows, l_rows = masked_output(y_pred, mask, target, d_pred, logits)
+        bound = loss.bind(y_rows, t_rows, rows, d_rows, logits=l_rows)
+
+        def step():
+            weigh()
+            return bound()
+        return step
 
     def batch_shape(self, shape):
         return (self.batch,) + tuple(shape[1:])
