@@ -154,6 +154,7 @@ class _Compiler:
             ctx.logits = self.new(logits_shape)
         steps = [] if views is not None else list(layer.forward(ctx))
         self.plan.forward.extend(steps)
+        self.plan.forward_owners.extend([layer] * len(steps))
         in_shape = [self.tensors[k].shape for k in entry.in_keys]
         out_shape = [self.tensors[k].shape for k in entry.out_keys]
         self.plan.describe.append({
@@ -214,6 +215,7 @@ class _Compiler:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, weights))
         # two losses on one tensor: the second wrote a private gradient; fold it in first thing
         plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
+        plan.backward_owners.extend([None] * len(self.pending_adds))
         self.pending_adds = []
 
     def _masked_metric_weights(self, sample_weight, mask):
@@ -275,8 +277,9 @@ class _Compiler:
                 elif view is not None:
                     weights_written.add(id(var))
                 ctx.d_weights.append(view)
-            self.plan.backward.extend(entry.layer.backward(ctx))
-            self.plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
+            steps = list(entry.layer.backward(ctx)) + [_add_step(dst, src) for dst, src in self.pending_adds]
+            self.plan.backward.extend(steps)
+            self.plan.backward_owners.extend([entry.layer] * len(steps))
         for var_id, view in self.grad_views.items():
             if var_id not in weights_written:
                 view.fill(0)

@@ -20,6 +20,8 @@ class Plan:
         self.forward = []
         self.loss_steps = []
         self.backward = []
+        self.forward_owners = []   # the layer that emitted each forward step (for profiling)
+        self.backward_owners = []  # likewise for backward; None for the compiler's own steps
         self.penalties = []
         self.metric_steps = []
         self.optimizer_step = None

@@ -1,0 +1,105 @@
+"""Shared benchmark harness: alternating rounds in child processes, medians, ratios.
+
+Each contender (ours and, when installed, PyTorch and Keras 3 on JAX: optional,
+never dependencies) runs in a fresh child process per round, the contenders
+alternating: noise on a shared machine hits all alike, and no framework's thread
+pool is left spinning against another's (the trap in docs/architecture.md).
+"""
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REQUIRES = {"pytorch": "torch", "keras-jax": "keras"}
+
+
+def timed(fn, count):
+    """Per-call times in seconds for ``count`` calls."""
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def fmt(seconds):
+    return f"{seconds * 1e3:8.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:8.1f} us"
+
+
+def median_ms(fn, count):
+    return statistics.median(timed(fn, count)) * 1e3
+
+
+def machine_line():
+    return (f"machine: {os.cpu_count()} cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+
+
+def print_layer_split(plan, count, group):
+    """Where one training step's time goes, per group of layers (``group(layer) -> label``), each
+    bound step timed alone (medians); matrix products bound by ``matmul_step`` are counted as GEMM."""
+    figures = {}
+    for steps, owners in ((plan.forward, plan.forward_owners), (plan.backward, plan.backward_owners)):
+        for step, layer in zip(steps, owners):
+            gemm = getattr(step, "__qualname__", "").startswith("matmul_step")
+            label = "GEMM (BLAS)" if gemm else group(layer)
+            figures[label] = figures.get(label, 0.0) + median_ms(step, count)
+    figures["loss"] = sum(median_ms(s, count) for s in plan.loss_steps if s is not None)
+    figures["optimizer"] = median_ms(plan.optimizer_step, count)
+    total = sum(figures.values())
+    print(f"split of our step (each bound call timed alone, medians; sum {total:.2f} ms): " +
+          ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})" for k, v in sorted(figures.items(), key=lambda kv: -kv[1])))
+
+
+def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
+    """Command line of a benchmark script.
+
+    contenders: name -> fn(x, y) returning {what: callable}; data: () -> (x, y);
+    measure_ours: fn(x, y) printing our own breakdown before the rounds.
+    child_counts: (timed calls per round for 'train' rows, multiplier for the others).
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=child_counts[0], help="training steps per round")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        x, y = data()
+        suite = contenders[args.child](x, y)
+        for fn in suite.values():
+            timed(fn, 5)
+        result = {what: timed(fn, args.steps if "train" in what else args.steps * child_counts[1])
+                  for what, fn in suite.items()}
+        print(json.dumps(result))
+        return
+    print(machine_line())
+    measure_ours(*data())
+    names = ["framework"]
+    for name, module in REQUIRES.items():
+        if name not in contenders:
+            continue
+        if importlib.util.find_spec(module) is None:
+            print(f"{name}: {module} not installed (optional)")
+        else:
+            names.append(name)
+    times = {}
+    for _ in range(args.rounds):
+        for name in names:
+            out = subprocess.run([sys.executable, script, "--child", name, "--steps", str(args.steps)],
+                                 check=True, capture_output=True, text=True).stdout
+            for what, values in json.loads(out.splitlines()[-1]).items():
+                times.setdefault((name, what), []).extend(values)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    for (name, what), value in medians.items():
+        print(f"{name:10s} {what:20s} {fmt(value)}")
+    rows = sorted({what for (_, what) in medians})
+    for other in names[1:]:
+        for what in rows:
+            if (other, what) in medians and ("framework", what) in medians:
+                ratio = medians[(other, what)] / medians[("framework", what)]
+                print(f"{what}: framework is {ratio:.2f}x as fast as {other} (alternating rounds, medians)")
