@@ -219,3 +219,15 @@ def test_constraints_hold_after_every_update():
     kernel, bias = dense.get_weights()
     assert np.sqrt((kernel ** 2).sum()) == pytest.approx(2.0, abs=1e-3)  # the bound was reached
     assert bias[0] == 0.0  # the target's offset pulls the bias below zero; NonNeg holds it at 0
+
+
+def test_model_trainable_reaches_every_inner_layer_as_keras():
+    inner = fw.Sequential([fw.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    outer = fw.Sequential([fw.Input((3,)), inner, layers.Dense(1)])
+    inner.trainable = False
+    assert all(not layer.trainable for layer in inner.layers)
+    assert len(outer.trainable_weights) == 2
+    outer.trainable = True
+    assert all(layer.trainable for layer in inner.layers) and len(outer.trainable_weights) == 6
+    frozen = fw.Model(inner.inputs, inner.outputs, trainable=False)
+    assert all(not layer.trainable for layer in frozen.layers)

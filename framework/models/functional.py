@@ -42,6 +42,26 @@ class Model(Trainer, Layer):
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
         Trainer.__init__(self)
         self._init_graph(inputs, outputs)
+        if not trainable:
+            self.trainable = False
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As in Keras 3, the flag reaches every layer inside (and their inference behaviour:
+        a frozen BatchNormalization normalizes with its moving statistics)."""
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self):
+        try:
+            return self.layers
+        except AttributeError:  # during construction, before the graph or stack exists
+            return []
 
     def _init_graph(self, inputs, outputs):
         self._input_kind, self._input_keys, self.inputs = _structure(inputs, "inputs")

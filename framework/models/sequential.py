@@ -22,6 +22,8 @@ class Sequential(Model):
         self.inputs, self.outputs = [], []
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     def add(self, layer):
         """Append a layer (or set the input with an Input tensor / InputLayer)."""

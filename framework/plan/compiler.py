@@ -253,7 +253,7 @@ class _Compiler:
         needs_grad = {k: self.input_gradients for k in self.input_keys}
         trains = []
         for entry in self.entries:
-            has_trained = any(id(v) in self.grad_views for v in entry.layer.weights) and entry.layer.trainable
+            has_trained = any(id(v) in self.grad_views for v in entry.layer.weights)
             trains.append(has_trained)
             flows = has_trained or any(needs_grad.get(k, False) for k in entry.in_keys)
             for key in entry.out_keys:
@@ -305,7 +305,7 @@ class _Compiler:
         for entry in self.entries:
             for var in entry.layer.weights:
                 view = self.grad_views.get(id(var))
-                if var.regularizer is None or view is None or id(var) in seen or not entry.layer.trainable:
+                if var.regularizer is None or view is None or id(var) in seen:
                     continue
                 seen.add(id(var))
                 self.plan.penalties.append(var.regularizer.bind(var.value, view))
