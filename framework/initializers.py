@@ -151,7 +151,7 @@ class Constant(Initializer):
         return {"value": value.item() if value.ndim == 0 else value.tolist()}
 
 
-@REGISTRY.register("RandomNormal", "random_normal")
+@REGISTRY.register("RandomNormal", "random_normal", "normal")
 class RandomNormal(RandomInitializer):
     """Normal samples.
 
@@ -196,7 +196,7 @@ class TruncatedNormal(RandomInitializer):
         return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
 
 
-@REGISTRY.register("RandomUniform", "random_uniform")
+@REGISTRY.register("RandomUniform", "random_uniform", "uniform")
 class RandomUniform(RandomInitializer):
     """Uniform samples in ``[minval, maxval)``.
 

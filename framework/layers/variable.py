@@ -12,7 +12,7 @@ class Variable:
     """A layer weight: ``path`` ('dense/kernel'), shape, dtype, trainable flag, regularizer."""
 
     def __init__(self, value, name, path, trainable=True, regularizer=None, constraint=None):
-        self.value = np.ascontiguousarray(value)
+        self.value = np.require(value, requirements="C")  # keeps 0-d weights 0-d, unlike ascontiguousarray
         self.name = name
         self.path = path
         self.trainable = trainable
