@@ -24,6 +24,16 @@ for _cls in (InputLayer, Dense, Activation, Dropout, Identity, Add, Subtract, Mu
     globals()[_cls.__name__] = _cls
 del _cls
 
+#: Keras's other names for the same classes
+ALIASES = {"MaxPool1D": "MaxPooling1D", "MaxPool2D": "MaxPooling2D", "AvgPool1D": "AveragePooling1D",
+           "AvgPool2D": "AveragePooling2D", "GlobalMaxPool1D": "GlobalMaxPooling1D",
+           "GlobalMaxPool2D": "GlobalMaxPooling2D", "GlobalAvgPool1D": "GlobalAveragePooling1D",
+           "GlobalAvgPool2D": "GlobalAveragePooling2D"}
+for _alias, _name in ALIASES.items():
+    REGISTRY.add(_alias, globals()[_name])
+    globals()[_alias] = globals()[_name]
+del _alias, _name
+
 
 def get(identifier):
     """A layer class by registered name (only registry lookups; no imports)."""

@@ -1,16 +1,21 @@
-"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector.
+"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector; ZeroPadding, Cropping and
+UpSampling in 1D/2D (channels_last).
 
 Flatten and Reshape produce views of their input (no forward step); Permute
 and RepeatVector copy through transposed or broadcast views bound once.
+Padding, cropping and upsampling run kernels from framework/kernels/spatial.py.
 """
 import math
 
 import numpy as np
 
+from framework.kernels.spatial import crop_rows, pad_rows, upsample_nearest, upsample_nearest_backward
 from framework.layers.core import copy_step
 from framework.layers.layer import Layer, format_shape
+from framework.layers.pooling import channels_last, check_rank, int_tuple
 
-__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector"]
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
+           "Cropping2D", "UpSampling1D", "UpSampling2D"]
 
 _DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -200,5 +205,241 @@ class RepeatVector(_Stateless):
         return config
 
 
+# ----- spatial padding, cropping, upsampling (channels_last) -------------------------------------
+
+class _Spatial(_Stateless):
+    """Base of the padding, cropping and upsampling layers: rank check and row views."""
+
+    spatial_rank = 2
+
+    def _check_rank(self, input_shape):
+        check_rank(self, input_shape, self.spatial_rank)
+
+    def _rows(self, array):
+        """(batch, rows, row_length) view: 2-D data gives rows of cols * channels; 1-D data rows of channels."""
+        return array.reshape(array.shape[0], array.shape[1], -1)
+
+    def _offset(self, edges, channels):
+        """(top rows, left elements) of the inner block in (batch, rows, row_length) views."""
+        if self.spatial_rank == 1:
+            return edges[0][0], 0
+        return edges[0][0], edges[1][0] * channels
+
+
+def _pairs(layer, what, value, spatial_rank):
+    """Keras's padding/cropping forms as ((before, after),) * spatial_rank."""
+    if spatial_rank == 1:
+        return (int_tuple(layer, what, value, 2, allow_zero=True),)
+    if _is_int(value):
+        pair = int_tuple(layer, what, value, 2, allow_zero=True)
+        return (pair, pair)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}): {what} must be an int, a pair of ints "
+                         f"(rows, cols) or a pair of pairs ((top, bottom), (left, right)), received {value!r}")
+    return tuple(int_tuple(layer, f"{what} entry", v, 2, allow_zero=True) for v in value)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _nested_lists(pairs):
+    return [list(p) for p in pairs]
+
+
+class _ZeroPadding(_Spatial):
+    def __init__(self, padding, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pairs(self, "padding", padding, self.spatial_rank)
+        self.data_format = channels_last(self, data_format)
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        spatial = tuple(None if n is None else n + a + b for n, (a, b) in zip(input_shape[1:-1], self.padding))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def forward(self, ctx):
+        x, y = self._rows(ctx.x), self._rows(ctx.y)
+        top, left = self._offset(self.padding, ctx.x.shape[-1])
+        return [lambda: pad_rows(x, top, left, y)]
+
+    def backward(self, ctx):
+        if ctx.dx is None:
+            return []
+        dy, dx = self._rows(ctx.dy), self._rows(ctx.dx)
+        top, left = self._offset(self.padding, ctx.x.shape[-1])
+        return [lambda: crop_rows(dy, top, left, dx)]
+
+    def get_config(self):
+        config = super().get_config()
+        padding = list(self.padding[0]) if self.spatial_rank == 1 else _nested_lists(self.padding)
+        config.update({"padding": padding, "data_format": self.data_format})
+        return config
+
+
+class ZeroPadding1D(_ZeroPadding):
+    """Adds zero steps at the start and end of (batch, steps, channels) inputs.
+
+    Args:
+        padding: int (both ends) or (before, after). data_format: 'channels_last' only.
+    """
+
+    spatial_rank = 1
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding2D(_ZeroPadding):
+    """Adds rows and columns of zeros around (batch, rows, cols, channels) inputs.
+
+    Args:
+        padding: int (all sides), (rows, cols) symmetric, or ((top, bottom), (left, right)).
+        data_format: 'channels_last' only.
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class _Cropping(_Spatial):
+    def __init__(self, cropping, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pairs(self, "cropping", cropping, self.spatial_rank)
+        self.data_format = channels_last(self, data_format)
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        spatial = input_shape[1:-1]
+        if any(n is not None and a + b >= n for n, (a, b) in zip(spatial, self.cropping)):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): cropping "
+                             f"{_nested_lists(self.cropping)} must leave at least one element on every spatial "
+                             f"axis, received input shape {format_shape(input_shape)}")
+        cropped = tuple(None if n is None else n - a - b for n, (a, b) in zip(spatial, self.cropping))
+        return (input_shape[0],) + cropped + (input_shape[-1],)
+
+    def forward(self, ctx):
+        x, y = self._rows(ctx.x), self._rows(ctx.y)
+        top, left = self._offset(self.cropping, ctx.x.shape[-1])
+        return [lambda: crop_rows(x, top, left, y)]
+
+    def backward(self, ctx):
+        if ctx.dx is None:
+            return []
+        dy, dx = self._rows(ctx.dy), self._rows(ctx.dx)
+        top, left = self._offset(self.cropping, ctx.x.shape[-1])
+        return [lambda: pad_rows(dy, top, left, dx)]
+
+
+class Cropping1D(_Cropping):
+    """Removes steps from the start and end of (batch, steps, channels) inputs.
+
+    Args:
+        cropping: int (both ends) or (before, after).
+    """
+
+    spatial_rank = 1
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, None, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = list(self.cropping[0])
+        return config
+
+
+class Cropping2D(_Cropping):
+    """Removes rows and columns at the edges of (batch, rows, cols, channels) inputs.
+
+    Args:
+        cropping: int (all sides), (rows, cols) symmetric, or ((top, bottom), (left, right)).
+        data_format: 'channels_last' only.
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"cropping": _nested_lists(self.cropping), "data_format": self.data_format})
+        return config
+
+
+_INTERPOLATIONS = ("nearest",)
+
+
+class _UpSampling(_Spatial):
+    def _factors(self):
+        """(row factor, col factor) of the 4-D kernels; 1-D data repeats steps as rows."""
+        return self.size if self.spatial_rank == 2 else (self.size[0], 1)
+
+    def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
+        spatial = tuple(None if n is None else n * k for n, k in zip(input_shape[1:-1], self.size))
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def _grid(self, array):
+        """(batch, rows, cols, channels) view: 1-D data has one column."""
+        return array if array.ndim == 4 else array.reshape(array.shape[0], array.shape[1], 1, array.shape[2])
+
+    def forward(self, ctx):
+        x, y = self._grid(ctx.x), self._grid(ctx.y)
+        sh, sw = self._factors()
+        return [lambda: upsample_nearest(x, sh, sw, y)]
+
+    def backward(self, ctx):
+        if ctx.dx is None:
+            return []
+        dy, dx = self._grid(ctx.dy), self._grid(ctx.dx)
+        sh, sw = self._factors()
+        return [lambda: upsample_nearest_backward(dy, sh, sw, dx)]
+
+
+class UpSampling1D(_UpSampling):
+    """Repeats each step ``size`` times: (batch, steps, channels) -> (batch, steps * size, channels).
+
+    Args:
+        size: positive int.
+    """
+
+    spatial_rank = 1
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = (_positive_int(self, "size", size),)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size[0]
+        return config
+
+
+class UpSampling2D(_UpSampling):
+    """Repeats rows and columns: (batch, rows, cols, channels) -> (batch, rows * sr, cols * sc, channels).
+
+    Args:
+        size: int or (row factor, col factor). data_format: 'channels_last' only.
+        interpolation: 'nearest' (the only mode supported).
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.size = int_tuple(self, "size", size, 2)
+        self.data_format = channels_last(self, data_format)
+        mode = interpolation.lower() if isinstance(interpolation, str) else interpolation
+        if mode not in _INTERPOLATIONS:
+            raise ValueError(f"Layer '{self.name}' (UpSampling2D): interpolation must be one of "
+                             f"{', '.join(repr(m) for m in _INTERPOLATIONS)}, received {interpolation!r} "
+                             f"(Keras's resizing modes such as 'bilinear' are not supported)")
+        self.interpolation = mode
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": list(self.size), "data_format": self.data_format,
+                       "interpolation": self.interpolation})
+        return config
+
+
 #: layers registered beyond Flatten, Reshape, Permute, RepeatVector (framework/layers/__init__.py)
-LAYERS = ()
+LAYERS = (ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D)
