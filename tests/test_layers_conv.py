@@ -105,9 +105,12 @@ def ref_separable(x, depthwise, pointwise, bias=None, strides=1, padding="valid"
     return y if bias is None else y + bias
 
 
-ACT = {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
-       "softmax": lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1,
-                                                                                                            keepdims=True)}
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+ACT = {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "softmax": _softmax}
 
 
 def reference(layer, x):
@@ -156,8 +159,8 @@ CASES = [
     ("transpose_same_even_kernel", lambda: L.Conv2DTranspose(3, 4, strides=2, padding="same"), (3, 4, 2)),
     ("transpose_output_padding_same", lambda: L.Conv2DTranspose(3, 3, strides=(2, 3), padding="same",
                                                                 output_padding=(1, 2)), (3, 4, 2)),
-    ("transpose_output_padding_valid", lambda: L.Conv2DTranspose(2, (3, 4), strides=(3, 2),
-                                                                 output_padding=(2, 1), activation="tanh"), (3, 3, 2)),
+    ("transpose_output_padding_valid", lambda: L.Conv2DTranspose(2, (3, 4), strides=(3, 2), output_padding=(2, 1),
+                                                                 activation="tanh"), (3, 3, 2)),
     ("transpose_output_padding_zero", lambda: L.Conv2DTranspose(2, 5, strides=2, padding="same",
                                                                 output_padding=0), (3, 3, 2)),
     ("transpose_dilation", lambda: L.Conv2DTranspose(2, 3, dilation_rate=(2, 1), padding="same",
@@ -168,8 +171,8 @@ CASES = [
     ("depthwise_dilation_no_bias", lambda: L.DepthwiseConv2D((2, 3), dilation_rate=2, depth_multiplier=3,
                                                              use_bias=False, activation="tanh"), (6, 7, 2)),
     ("separable", lambda: L.SeparableConv2D(3, 3), (5, 4, 2)),
-    ("separable_multiplier_same_stride", lambda: L.SeparableConv2D(3, 3, strides=2, padding="same",
-                                                                   depth_multiplier=2, activation="relu"), (7, 6, 2)),
+    ("separable_multiplier_same_stride",
+     lambda: L.SeparableConv2D(3, 3, strides=2, padding="same", depth_multiplier=2, activation="relu"), (7, 6, 2)),
     ("separable_dilation_no_bias", lambda: L.SeparableConv2D(2, 2, dilation_rate=2, use_bias=False), (5, 6, 3)),
 ]
 IDS = [c[0] for c in CASES]
@@ -244,7 +247,7 @@ def test_large_batch_float32_matches_reference():
 
 # ----------------------------------------------------------------------------- gradients
 
-def _gradient_model(factory, shape, activation_after=True):
+def _gradient_model(factory, shape):
     """Input -> conv layer -> Flatten: weights and input gradients all checked."""
     inp = fw.Input(shape)
     layer = factory()
@@ -345,6 +348,16 @@ def test_first_layer_skips_the_input_gradient():
     assert not np.allclose(before, model.layers[0].kernel.numpy())
 
 
+def test_plan_reports_column_scratch_and_flops():
+    from framework.plan.compiler import compile_plan
+    model = fw.Sequential([fw.Input((10, 10, 4)), L.Conv2D(8, 3, padding="same")])
+    plan = compile_plan(model, "predict", 6, np.float32)
+    entry, = [d for d in plan.describe if isinstance(d["layer"], L.Conv2D)]
+    output_bytes, column_bytes = 6 * 100 * 8 * 4, 6 * 100 * 9 * 4 * 4
+    assert entry["bytes"] >= output_bytes + min(column_bytes, convolutional.COLUMN_BYTES // 2)
+    assert entry["flops"] == 6 * 2 * 100 * 9 * 4 * 8
+
+
 # ----------------------------------------------------------------------------- shapes, config
 
 def test_weight_shapes_and_order_match_keras():
@@ -427,7 +440,8 @@ def test_wrong_rank_names_layer_and_shapes():
     message = str(info.value)
     assert "conv_rank" in message
     assert "expected 4-D input (batch, height, width, channels), received (None, 28, 28)" in message
-    with pytest.raises(ValueError, match=r"expected 3-D input \(batch, steps, channels\), received \(None, 4, 4, 1\)"):
+    expected = r"expected 3-D input \(batch, steps, channels\), received \(None, 4, 4, 1\)"
+    with pytest.raises(ValueError, match=expected):
         L.Conv1D(2, 3)(fw.Input((4, 4, 1)))
     for layer in (L.Conv2DTranspose(2, 3), L.DepthwiseConv2D(3), L.SeparableConv2D(2, 3)):
         with pytest.raises(ValueError, match="expected 4-D input"):

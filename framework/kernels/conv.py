@@ -10,8 +10,10 @@ im2col writes, for a chunk of samples starting at sample ``n0``, one row per
 output pixel and, per group, the taps in the order (kh, kw, channel) of the
 Keras kernel ``(kh, kw, in/groups, filters)``, so the product with the kernel
 is ``cols[g] @ kernel.reshape(kh*kw*cin_g, filters)[:, group g]`` with no copy
-of the kernel. col2im is its adjoint (scatter-add), used for the input
-gradient and for Conv2DTranspose's forward pass.
+of the kernel. ``im2col_transposed`` writes the same matrix transposed (one row
+per tap and channel), faster for images of 1-3 channels. col2im and
+col2im_transposed are the adjoints (scatter-add), used for the input gradient
+and for Conv2DTranspose's forward pass.
 
 All kernels are serial (BLAS owns the cores, docs/architecture.md).
 """
@@ -24,32 +26,12 @@ def im2col(x, n0, cols, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
     (zero outside the image) for the rows r = (n*oh + oy)*ow + ox of the chunk."""
     if cols.shape[0] > 1:
         _im2col_groups(x, n0, cols, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
-    elif x.shape[3] == 1:
-        _im2col_one_channel(x, n0, cols[0], kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
     else:
         _im2col_channels(x, n0, cols[0], kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
 
 
-# Three loop nests: a loop over one channel costs more than the copy (measured 13x slower on
-# MNIST's 28x28x1 first layer), and the channel loop must be innermost and alone to vectorize.
-
-@kernel
-def _im2col_one_channel(x, n0, cols, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
-    h, w = x.shape[1], x.shape[2]
-    for s in range(cols.shape[0] // (oh * ow)):
-        n = n0 + s
-        for oy in range(oh):
-            for ox in range(ow):
-                r = (s * oh + oy) * ow + ox
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if 0 <= iy < h and 0 <= ix < w:
-                            cols[r, i * kw + j] = x[n, iy, ix, 0]
-                        else:
-                            cols[r, i * kw + j] = 0
-
+# Separate loop nests with groups and without: the channel loop must be innermost and alone to
+# vectorize (the general nest measured 2.3x slower on 32 channels).
 
 @kernel
 def _im2col_channels(x, n0, cols, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
@@ -109,26 +91,8 @@ def col2im(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
                     dx[n, iy, ix, c] = 0
     if cols.shape[0] > 1:
         _col2im_groups(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
-    elif dx.shape[3] == 1:
-        _col2im_one_channel(cols[0], n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
     else:
         _col2im_channels(cols[0], n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
-
-
-@kernel
-def _col2im_one_channel(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
-    h, w = dx.shape[1], dx.shape[2]
-    for s in range(cols.shape[0] // (oh * ow)):
-        n = n0 + s
-        for oy in range(oh):
-            for ox in range(ow):
-                r = (s * oh + oy) * ow + ox
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if 0 <= iy < h and 0 <= ix < w:
-                            dx[n, iy, ix, 0] += cols[r, i * kw + j]
 
 
 @kernel
@@ -190,7 +154,7 @@ def im2col_transposed(x, n0, cols, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
     """im2col's columns transposed, one row per (tap, channel): cols[(i*kw + j)*C + c, r].
 
     For images with 1-3 channels: each row is then filled by runs along the image row
-    (measured 1.7x faster than im2col's 1-3 value runs on MNIST's first layer)."""
+    (measured 1.7-2x faster than im2col's runs of 1-3 values)."""
     h, w, channels = x.shape[1], x.shape[2], x.shape[3]
     samples = cols.shape[1] // (oh * ow)
     for i in range(kh):
@@ -332,58 +296,3 @@ def depthwise_backward_kernel(x, dy, dkernel, sh, sw, dh, dw, ph, pw):
                             v = x[n, iy, ix, c]
                             for q in range(mult):
                                 dkernel[i, j, c, q] += v * dy[n, oy, ox, c * mult + q]
-
-
-@kernel
-def direct_forward(x, n0, kernel_, z, sh, sw, dh, dw, ph, pw):
-    """z[s] = the convolution of sample n0 + s (groups = 1), written: for few input
-    channels, where im2col columns would be as wide as a few taps."""
-    h, w, channels = x.shape[1], x.shape[2], x.shape[3]
-    kh, kw, _, filters = kernel_.shape
-    samples, oh, ow = z.shape[0], z.shape[1], z.shape[2]
-    for s in range(samples):
-        n = n0 + s
-        for oy in range(oh):
-            for ox in range(ow):
-                for f in range(filters):
-                    z[s, oy, ox, f] = 0
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if ix < 0 or ix >= w:
-                            continue
-                        for c in range(channels):
-                            v = x[n, iy, ix, c]
-                            for f in range(filters):
-                                z[s, oy, ox, f] += v * kernel_[i, j, c, f]
-
-
-@kernel
-def direct_backward_kernel(x, dz, dkernel, sh, sw, dh, dw, ph, pw):
-    """dkernel = the kernel gradient of direct_forward over the whole batch (written)."""
-    batch, h, w, channels = x.shape
-    kh, kw, _, filters = dkernel.shape
-    oh, ow = dz.shape[1], dz.shape[2]
-    for i in range(kh):
-        for j in range(kw):
-            for c in range(channels):
-                for f in range(filters):
-                    dkernel[i, j, c, f] = 0
-    for n in range(batch):
-        for oy in range(oh):
-            for ox in range(ow):
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if ix < 0 or ix >= w:
-                            continue
-                        for c in range(channels):
-                            v = x[n, iy, ix, c]
-                            for f in range(filters):
-                                dkernel[i, j, c, f] += v * dz[n, oy, ox, f]

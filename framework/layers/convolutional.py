@@ -1,14 +1,15 @@
 """Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D (channels_last).
 
 Keras 3 arguments, defaults, weight names, shapes and order. Conv1D/Conv2D run
-as im2col (a Numba kernel writing one row per output pixel) followed by one
-BLAS product with the Keras kernel reshaped, without copy, to
-``(kh*kw*in/groups, filters)``, then a fused bias + activation epilogue. The
-batch is cut into chunks of samples so the column buffer stays near
-``COLUMN_BYTES``; backward recomputes each chunk's columns (except the chunk
-forward left behind). Conv2DTranspose is the adjoint: one product into columns,
-then col2im. Depthwise convolutions are direct Numba loops; SeparableConv2D is a
-depthwise loop followed by a pointwise product.
+as im2col (a Numba kernel writing, per output pixel, the inputs it reads)
+followed by one BLAS product with the Keras kernel reshaped, without copy, to
+``(kh*kw*in/groups, filters)``, then the fused bias + activation epilogue. The
+batch is cut into chunks of samples so a chunk's columns and output rows stay
+near ``COLUMN_BYTES`` and in cache; backward keeps forward's columns when the
+whole batch's fit ``KEEP_COLUMN_BYTES``, else recomputes them per chunk.
+Conv2DTranspose is the adjoint: one product into columns, then col2im.
+Depthwise convolutions are direct Numba loops; SeparableConv2D is a depthwise
+loop followed by a pointwise product.
 """
 import math
 
@@ -21,7 +22,7 @@ from framework.layers.layer import Layer, format_shape
 
 __all__ = ["Conv1D", "Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D"]
 
-#: target bytes of one chunk's columns plus its output rows (measured: see docs/architecture.md)
+#: target bytes of one chunk's columns plus its output rows (1-4 MB measured alike, smaller or larger slower)
 COLUMN_BYTES = 2 * 2**20
 #: images with at most this many channels use transposed columns (measured faster up to 3)
 TRANSPOSED_MAX_CHANNELS = 3
@@ -297,14 +298,15 @@ class _BaseConv(Layer):
         """Output spatial sizes of a forward convolution; raises when the kernel does not fit."""
         out = []
         axes = ("steps",) if self.rank == 1 else ("height", "width")
-        for axis, size, k, s, d in zip(axes, input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate):
+        for axis, size, k, s, d in zip(axes, input_shape[1:-1], self.kernel_size, self.strides,
+                                       self.dilation_rate):
             length = conv_output_length(size, k, s, d, self.padding)
             if length is not None and length <= 0:
                 extent = (k - 1) * d + 1
                 padded = size + (extent - 1 if self.padding == "causal" else 0)
                 dilated = f" (dilated to {extent})" if d > 1 else ""
-                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): kernel size {k}{dilated} is larger "
-                                 f"than the padded input size {padded} along the {axis} axis (input shape "
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): kernel size {k}{dilated} is "
+                                 f"larger than the padded input size {padded} along the {axis} axis (input shape "
                                  f"{format_shape(input_shape)}, padding '{self.padding}')")
             out.append(length)
         return tuple(out)
