@@ -1,7 +1,11 @@
-"""Checks shared by the test files: allocation of bound steps, and numeric gradients."""
+"""Shared by the test files: allocation checks of bound steps, numeric gradients, a mask-starting layer."""
 import tracemalloc
 
 import numpy as np
+
+from framework.graph.tensor import Mask
+from framework.layers.core import copy_step
+from framework.layers.layer import Layer
 
 
 def allocation_growth(step, warmup=3, calls=200):
@@ -40,3 +44,20 @@ def numeric_grad(f, x, h=1e-6):
         flat[i] = old
         gflat[i] = (up - down) / (2 * h)
     return g
+
+
+class StartMask(Layer):
+    """Test layer: passes x through and masks the steps whose first feature is 0."""
+
+    def compute_mask(self, input_masks):
+        return Mask((None, self.input_spec_shape[1]))
+
+    def forward(self, ctx):
+        x, y, mask = ctx.x, ctx.y, ctx.output_masks[0]
+
+        def write_mask():
+            np.not_equal(x[:, :, 0], 0, out=mask, casting="unsafe")
+        return [copy_step(x, y), write_mask]
+
+    def backward(self, ctx):
+        return [] if ctx.dx is None else [copy_step(ctx.dy, ctx.dx)]

@@ -9,11 +9,9 @@ import yaml
 
 import framework as fw
 from framework import backend, layers
-from framework.graph.tensor import Mask
 from framework.layers import BatchNormalization, Dense, GroupNormalization, LayerNormalization
-from framework.layers.core import copy_step
 from gradcheck import check_gradients
-from helpers import assert_no_allocation
+from helpers import StartMask, assert_no_allocation
 
 EPS = 1e-3
 
@@ -329,23 +327,6 @@ def test_gradients_first_layer_without_input_gradient():
 
 
 # ----------------------------------------------------------------------------- masks
-
-class StartMask(layers.Layer):
-    """Test layer: passes x through and masks the steps whose first feature is 0."""
-
-    def compute_mask(self, input_masks):
-        return Mask((None, self.input_spec_shape[1]))
-
-    def forward(self, ctx):
-        x, y, mask = ctx.x, ctx.y, ctx.output_masks[0]
-
-        def write_mask():
-            np.not_equal(x[:, :, 0], 0, out=mask, casting="unsafe")
-        return [copy_step(x, y), write_mask]
-
-    def backward(self, ctx):
-        return [] if ctx.dx is None else [copy_step(ctx.dy, ctx.dx)]
-
 
 def _masked_data(shape=(6, 5, 3), seed=0):
     x = _x(shape, seed=seed)

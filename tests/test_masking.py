@@ -5,26 +5,8 @@ import pytest
 
 import framework as fw
 from framework import layers
-from framework.graph.tensor import Mask
-from framework.layers.core import copy_step
 from tests.gradcheck import check_gradients, float64_mode
-
-
-class StartMask(layers.Layer):
-    """Test layer: passes x through and masks the steps whose first feature is 0."""
-
-    def compute_mask(self, input_masks):
-        return Mask((None, self.input_spec_shape[1]))
-
-    def forward(self, ctx):
-        x, y, mask = ctx.x, ctx.y, ctx.output_masks[0]
-
-        def write_mask():
-            np.not_equal(x[:, :, 0], 0, out=mask, casting="unsafe")
-        return [copy_step(x, y), write_mask]
-
-    def backward(self, ctx):
-        return [] if ctx.dx is None else [copy_step(ctx.dy, ctx.dx)]
+from tests.helpers import StartMask
 
 
 class ReadMask(layers.Layer):
