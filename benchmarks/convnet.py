@@ -1,11 +1,13 @@
 """MNIST convnet training step: Conv32-Pool-Conv64-Pool-Flatten-Dense128-Dense10, batch 128, Adam, float32.
 
-Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX
+Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX and on TensorFlow
 (optional; never dependencies) are timed side by side by benchmarks/harness.py:
 alternating rounds, each in a fresh child process, medians. Before the rounds it
-prints where our step's time goes: convolution, pooling, dense kernels, GEMM. Run:
+prints where our step's time goes: convolution kernels (im2col, col2im, bias + activation),
+pooling, dense kernels, and GEMM (every BLAS product, the convolutions' included). Run:
     python benchmarks/convnet.py [--rounds 6] [--steps 20]
 """
+import functools
 import os
 import sys
 
@@ -48,8 +50,9 @@ def pytorch(x, y):
     return {"train step": step}
 
 
-def keras_jax(x, y):
-    os.environ["KERAS_BACKEND"] = "jax"
+def keras_on(backend, x, y):
+    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
+    os.environ["KERAS_BACKEND"] = backend
     import keras
     from keras import layers
     keras.utils.set_random_seed(0)
@@ -62,8 +65,9 @@ def keras_jax(x, y):
     return {"train step": lambda: model.train_on_batch(x, y)}
 
 
-CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch, "keras-jax": keras_jax}
-GROUPS = {"Conv2D": "convolution", "MaxPooling2D": "pooling", "Dense": "dense kernels",
+CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
+              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
+GROUPS = {"Conv2D": "convolution kernels", "MaxPooling2D": "pooling", "Dense": "dense kernels",
           "Flatten": "reshape", "BatchNormalization": "normalization"}
 
 

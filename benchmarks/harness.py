@@ -1,6 +1,6 @@
 """Shared benchmark harness: alternating rounds in child processes, medians, ratios.
 
-Each contender (ours and, when installed, PyTorch and Keras 3 on JAX: optional,
+Each contender (ours and, when installed, PyTorch and Keras 3 on JAX or TensorFlow: optional,
 never dependencies) runs in a fresh child process per round, the contenders
 alternating: noise on a shared machine hits all alike, and no framework's thread
 pool is left spinning against another's (the trap in docs/architecture.md).
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-REQUIRES = {"pytorch": "torch", "keras-jax": "keras"}
+REQUIRES = {"pytorch": ("torch",), "keras-jax": ("keras", "jax"), "keras-tf": ("keras", "tensorflow")}
 
 
 def timed(fn, count):
@@ -42,13 +42,15 @@ def machine_line():
 
 def print_layer_split(plan, count, group):
     """Where one training step's time goes, per group of layers (``group(layer) -> label``), each
-    bound step timed alone (medians); matrix products bound by ``matmul_step`` are counted as GEMM."""
+    bound call timed alone (medians; a step made of calls, ``step.calls``, is timed call by call);
+    matrix products bound by ``matmul_step`` are counted as GEMM, wherever they are."""
     figures = {}
     for steps, owners in ((plan.forward, plan.forward_owners), (plan.backward, plan.backward_owners)):
         for step, layer in zip(steps, owners):
-            gemm = getattr(step, "__qualname__", "").startswith("matmul_step")
-            label = "GEMM (BLAS)" if gemm else group(layer)
-            figures[label] = figures.get(label, 0.0) + median_ms(step, count)
+            for call in getattr(step, "calls", None) or (step,):
+                gemm = getattr(call, "__qualname__", "").startswith("matmul_step")
+                label = "GEMM (BLAS)" if gemm else group(layer)
+                figures[label] = figures.get(label, 0.0) + median_ms(call, count)
     figures["loss"] = sum(median_ms(s, count) for s in plan.loss_steps if s is not None)
     figures["optimizer"] = median_ms(plan.optimizer_step, count)
     total = sum(figures.values())
@@ -80,11 +82,12 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
     print(machine_line())
     measure_ours(*data())
     names = ["framework"]
-    for name, module in REQUIRES.items():
+    for name, modules in REQUIRES.items():
         if name not in contenders:
             continue
-        if importlib.util.find_spec(module) is None:
-            print(f"{name}: {module} not installed (optional)")
+        missing = [module for module in modules if importlib.util.find_spec(module) is None]
+        if missing:
+            print(f"{name}: {', '.join(missing)} not installed (optional)")
         else:
             names.append(name)
     times = {}

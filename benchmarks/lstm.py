@@ -1,11 +1,12 @@
 """LSTM(128) over 28 steps of 28 features, last state into Dense(10, softmax): training step, batch 128, Adam, float32.
 
-Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX
+Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX and on TensorFlow
 (optional; never dependencies) are timed side by side by benchmarks/harness.py:
 alternating rounds, each in a fresh child process, medians. Before the rounds it
 prints where our step's time goes: BLAS products, the fused recurrent cells, the rest. Run:
     python benchmarks/lstm.py [--rounds 6] [--steps 40]
 """
+import functools
 import os
 import sys
 
@@ -56,8 +57,9 @@ def pytorch(x, y):
     return {"train step": step}
 
 
-def keras_jax(x, y):
-    os.environ["KERAS_BACKEND"] = "jax"
+def keras_on(backend, x, y):
+    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
+    os.environ["KERAS_BACKEND"] = backend
     import keras
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((STEPS, FEATURES)), keras.layers.LSTM(UNITS),
@@ -67,7 +69,8 @@ def keras_jax(x, y):
     return {"train step": lambda: model.train_on_batch(x, y)}
 
 
-CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch, "keras-jax": keras_jax}
+CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
+              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
 
 
 def data():

@@ -1,10 +1,11 @@
 """MLP 784-512-256-10 training step (batch 128, Adam, float32) and single-sample predict.
 
-Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX
+Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX and on TensorFlow
 (optional; never dependencies) are timed side by side by benchmarks/harness.py:
 alternating rounds, each in a fresh child process, medians. Run:
     python benchmarks/mlp.py [--rounds 6] [--steps 40]
 """
+import functools
 import os
 import sys
 
@@ -52,8 +53,9 @@ def pytorch(x, y):
     return {"train step": step, "predict 1 sample": predict}
 
 
-def keras_jax(x, y):
-    os.environ["KERAS_BACKEND"] = "jax"
+def keras_on(backend, x, y):
+    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
+    os.environ["KERAS_BACKEND"] = backend
     import keras
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation="relu"),
@@ -67,7 +69,8 @@ def keras_jax(x, y):
             "model(x) 1 sample": lambda: np.asarray(model(one))}
 
 
-CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch, "keras-jax": keras_jax}
+CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
+              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
 
 
 def data():
