@@ -13,6 +13,8 @@ import json
 import numpy as np
 import yaml
 
+from framework.graph.node import apply_layer
+
 FORMAT = "framework.model/1"
 
 
@@ -130,8 +132,7 @@ def model_from_config(config, sequential=None):
                 continue
             tensors = [produced[(r[0], r[1])][r[2]] for r in refs]
             layer = layers[name]
-            several = len(tensors) > 1 or getattr(layer, "num_inputs", 1) != 1
-            outputs = layer(tensors if several else tensors[0], **call.get("kwargs", {}))
+            outputs = apply_layer(layer, tensors, call.get("kwargs", {}))
             produced[(name, k)] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             progress.append((name, k, call))
         if not progress:

@@ -25,6 +25,13 @@ class Node:
         return f"<Node {self.layer.name} in={[t.shape for t in self.inputs]} out={[t.shape for t in self.outputs]}>"
 
 
+def apply_layer(layer, tensors, call_kwargs):
+    """Call ``layer`` on a list of tensors with a node's recorded ``call_kwargs``, as the
+    original call did: a lone tensor for a one-input layer, the list otherwise."""
+    several = len(tensors) > 1 or getattr(layer, "num_inputs", 1) != 1
+    return layer(tensors if several else tensors[0], **call_kwargs)
+
+
 def topological_order(output_tensors):
     """Nodes reachable from the outputs, each after all of its parents."""
     order, state = [], {}

@@ -143,7 +143,12 @@ class Layer:
         expected = self.input_spec_shape
         if expected is None:
             return
-        if _shape_tail(input_shape) != _shape_tail(expected):
+        if isinstance(expected, list) or isinstance(input_shape, list):
+            ok = isinstance(expected, list) and isinstance(input_shape, list) and len(expected) == len(input_shape) \
+                and all(sample_shapes_match(e, r) for e, r in zip(expected, input_shape))
+        else:
+            ok = sample_shapes_match(expected, input_shape)
+        if not ok:
             raise ValueError(self.shape_error(expected, input_shape))
 
     def shape_error(self, expected, received, what="input shape"):
@@ -261,7 +266,7 @@ def attach_masks(layer, node):
         tensor.mask = mask
 
 
-def _shape_tail(shape):
-    if isinstance(shape, list):
-        return [tuple(s[1:]) for s in shape]
-    return tuple(shape[1:])
+def sample_shapes_match(expected, received):
+    """True when two shapes agree past the batch axis, an unknown size (None) matching any."""
+    tail_e, tail_r = tuple(expected[1:]), tuple(received[1:])
+    return len(tail_e) == len(tail_r) and all(e is None or r is None or e == r for e, r in zip(tail_e, tail_r))

@@ -9,7 +9,7 @@ import numpy as np
 from framework.graph.node import topological_order
 from framework.graph.tensor import SymbolicTensor, is_symbolic
 from framework.layers.core import InputLayer
-from framework.layers.layer import Layer, format_shape, unique_name
+from framework.layers.layer import Layer, format_shape, sample_shapes_match, unique_name
 from framework.training.trainer import Trainer
 
 
@@ -94,6 +94,8 @@ class Model(Trainer, Layer):
         self.input_spec_shape = [t.shape for t in self.inputs]
         tails = [tuple(t.shape[1:]) for t in self.inputs]
         self._single_input_tail = tails[0] if len(tails) == 1 and None not in tails[0] else None
+        self._unknown_sizes = any(None in tail for tail in tails)  # plans are made per batch shape
+        self._traced_output_shapes = {}
         self._invalidate_plans()
 
     # ----- graph -------------------------------------------------------------------------
@@ -181,7 +183,7 @@ class Model(Trainer, Layer):
             self.build_from_shape(first.shape, first.dtype)
         tensors = self._check_input_count(inputs)
         for t, own in zip(tensors, self.inputs):
-            if tuple(t.shape[1:]) != tuple(own.shape[1:]):
+            if not sample_shapes_match(own.shape, t.shape):
                 raise ValueError(self.shape_error(own.shape, t.shape) + f" for input '{own.node.layer.name}'")
         num_inputs = self.num_inputs
         self.num_inputs = len(tensors)

@@ -1,5 +1,6 @@
 """model.summary(): layers, output shapes and parameters, plus bytes and FLOPs from a plan."""
 from framework.layers.layer import format_shape
+from framework.plan.graph_flattening import flatten_model
 
 
 def _human(n, unit):
@@ -15,14 +16,17 @@ def summary_text(model):
     if not model.built or not model.outputs:
         raise ValueError(f"Model '{model.name}' has not been built yet, so its layers have no shapes: give it "
                          "an Input (or input_shape= on the first layer), call build(input_shape), or fit it first")
-    plan = model._plan("predict", 1)
+    # a model declared with unknown sizes has plans per batch shape only: no FLOPs or plan memory
+    plan = None if getattr(model, "_unknown_sizes", False) else model._plan("predict", 1)
+    items = plan.describe if plan is not None else [
+        {"layer": entry.layer, "node": entry.node, "flops": None} for entry in flatten_model(model)[2]]
     rows = [("Layer (type)", "Output Shape", "Param #", "FLOPs")]
-    for item in plan.describe:
+    for item in items:
         layer, node = item["layer"], item["node"]
         shapes = [t.shape for t in node.outputs]
         shape = format_shape(shapes[0]) if len(shapes) == 1 else format_shape(shapes)
-        rows.append((f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params()),
-                     _human(item["flops"], "FLOP") if item["flops"] else "0"))
+        flops = "?" if item["flops"] is None else _human(item["flops"], "FLOP") if item["flops"] else "0"
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params()), flops))
     widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
     rule = "-" * sum(widths)
     lines = [f'Model: "{model.name}"', rule]
@@ -32,14 +36,18 @@ def summary_text(model):
             lines.append("=" * sum(widths))
     trainable = sum(w.value.size for w in model.trainable_weights)
     total = model.count_params()
-    flops = sum(item["flops"] for item in plan.describe)
+    itemsize = model._dtype().itemsize
     lines += ["=" * sum(widths),
-              f"Total params: {total:,} ({_human(total * plan.dtype.itemsize, 'B')})",
+              f"Total params: {total:,} ({_human(total * itemsize, 'B')})",
               f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}",
-              f"Forward FLOPs per sample: {_human(flops, 'FLOP')}",
-              f"Predict plan buffers (batch 1, reused by liveness): {_human(plan.nbytes, 'B')}"]
-    train = [p for (mode, _, _), p in model._plans.items() if mode == "train"]
+              f"Non-trainable params: {total - trainable:,}"]
+    if plan is not None:
+        flops = sum(item["flops"] for item in plan.describe)
+        lines += [f"Forward FLOPs per sample: {_human(flops, 'FLOP')}",
+                  f"Predict plan buffers (batch 1, reused by liveness): {_human(plan.nbytes, 'B')}"]
+    else:
+        lines.append("FLOPs and plan memory depend on the input sizes, which this model leaves unknown")
+    train = [p for (mode, *_), p in model._plans.items() if mode == "train"]
     if train:
         biggest = max(train, key=lambda p: p.batch_size)
         lines.append(f"Training plan buffers (batch {biggest.batch_size}): {_human(biggest.nbytes, 'B')}")

@@ -34,16 +34,19 @@ class LossSpec:
 
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
-                 training=None, input_gradients=False):
+                 training=None, input_gradients=False, input_shapes=None):
     """Build a Plan. ``specs``: one LossSpec per output (train/eval); ``grad_views``:
     id(variable) -> gradient view for the variables this plan trains; ``training``
     overrides the mode's training flag (``model(x, training=True)``); ``input_gradients``
-    makes a train plan also compute d(loss)/d(inputs) into ``plan.input_grads``."""
+    makes a train plan also compute d(loss)/d(inputs) into ``plan.input_grads``;
+    ``input_shapes`` gives the sample shape of each input of a model declared with
+    unknown sizes (see graph_flattening)."""
     if mode not in MODES:
         raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
     compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
     compiler.training = (mode == "train") if training is None else bool(training)
     compiler.input_gradients = bool(input_gradients)
+    compiler.input_shapes = input_shapes
     return compiler.build()
 
 
@@ -58,6 +61,7 @@ class _Compiler:
         self.optimizer_step = optimizer_step
         self.training = mode == "train"
         self.input_gradients = False
+        self.input_shapes = None
         self.alloc = Allocator(reuse=(mode == "predict"))
         self.plan = Plan(mode, self.batch, self.dtype)
         self.pending_adds = []
@@ -77,7 +81,7 @@ class _Compiler:
 
     # ----- build -------------------------------------------------------------------------
     def build(self):
-        self.input_keys, self.output_keys, self.entries, self.tensors = flatten_model(self.model)
+        self.input_keys, self.output_keys, self.entries, self.tensors = flatten_model(self.model, self.input_shapes)
         self.buffers = {}
         for key in self.input_keys:
             self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))

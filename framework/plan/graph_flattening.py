@@ -3,8 +3,17 @@
 Nested models are inlined: their inner nodes become entries whose tensors are
 named by (scope, tensor id), so a model applied twice yields two independent
 runs of entries over one set of weights.
+
+A model declared with unknown sizes (``Input((None,))``, ``Input((None, None, 3))``)
+is flattened for the sizes of one batch: its layers are applied again to inputs of
+those shapes (``retrace``), which gives every tensor of the plan a concrete shape.
+The nodes made that way belong to the plan only; the layers and the model's own
+graph are left as they were.
 """
 from dataclasses import dataclass, field
+
+from framework.graph.node import apply_layer
+from framework.graph.tensor import SymbolicTensor
 
 
 @dataclass
@@ -19,31 +28,68 @@ class Entry:
         return self.node.layer
 
 
-def flatten_model(model):
-    """(input_keys, output_keys, entries, tensors) where tensors maps key -> SymbolicTensor."""
+def has_unknown_sizes(model):
+    """True when an input of ``model`` leaves a size other than the batch unknown."""
+    return any(None in tuple(t.shape[1:]) for t in model.inputs)
+
+
+def flatten_model(model, input_shapes=None):
+    """(input_keys, output_keys, entries, tensors) where tensors maps key -> SymbolicTensor.
+
+    ``input_shapes``: the sample shape of each input (no batch axis) for a model with
+    unknown sizes; the graph is then traced again at those sizes.
+    """
     tensors = {}
     entries = []
     input_keys = []
-    for t in model.inputs:
+    retrace = input_shapes is not None
+    sources = [_concrete_input(t, shape) for t, shape in zip(model.inputs, input_shapes)] if retrace \
+        else model.inputs
+    for t in sources:
         key = ((), id(t))
         tensors[key] = t
         input_keys.append(key)
-    output_keys = _expand(model, input_keys, (), entries, tensors)
+    made = []
+    try:
+        output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None)
+    finally:
+        for node in made:  # the plan keeps its nodes; the layers forget them
+            node.layer._inbound_nodes.remove(node)
     return input_keys, output_keys, entries, tensors
 
 
-def _expand(model, input_keys, scope, entries, tensors):
+def _concrete_input(tensor, shape):
+    """A stand-in for input ``tensor`` with the sizes of one batch."""
+    declared = tuple(tensor.shape[1:])
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != len(declared) or any(d is not None and d != s for d, s in zip(declared, shape)):
+        raise ValueError(f"Input '{tensor.name}' expects samples of shape {declared}, received {shape}")
+    return SymbolicTensor((None,) + shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
+
+
+def _expand(model, input_keys, scope, entries, tensors, made):
     from framework.models.functional import Model
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
         if isinstance(node.layer, Model):
-            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors)
+            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made)
         else:
-            out_keys = [(scope, id(t)) for t in node.outputs]
-            for t, key in zip(node.outputs, out_keys):
+            emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
+            out_keys = [(scope, id(t)) for t in emitted.outputs]
+            for t, key in zip(emitted.outputs, out_keys):
                 tensors[key] = t
-            entries.append(Entry(node, in_keys, out_keys))
+            entries.append(Entry(emitted, in_keys, out_keys))
         for t, key in zip(node.outputs, out_keys):
             env[id(t)] = key
     return [env[id(t)] for t in model.outputs]
+
+
+def _apply_again(node, inputs, made):
+    """The node's layer called on ``inputs`` as the node called it; the new node is added to ``made``."""
+    layer = node.layer
+    before = len(layer._inbound_nodes)
+    outputs = apply_layer(layer, inputs, node.call_kwargs)
+    made.extend(layer._inbound_nodes[before:])
+    first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    return first.node

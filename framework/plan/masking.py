@@ -36,7 +36,7 @@ class MaskBuffers:
         mask = tensor.mask
         if mask is None or any(t.mask is mask for t in in_tensors):
             return None
-        buffer = self.allocate((self.batch,) + tuple(mask.shape[1:]), self.dtype)
+        buffer = self.allocate((self.batch, tensor.shape[1]), self.dtype)  # steps: the tensor's, known here
         buffer.fill(1)
         self.buffers[(key[0], id(mask))] = buffer
         return buffer

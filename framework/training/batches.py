@@ -3,8 +3,10 @@
 ``ArrayBatches`` gathers rows of in-memory (or memory-mapped) arrays straight into
 the plan's buffers, in a seeded shuffled order. ``StreamBatches`` draws batches from
 a Python generator or a ``PyDataset``; each batch is validated like any data given
-to the model, then copied in. Both yield ``(batch_size, load)`` pairs, where
-``load(plan)`` fills the plan's input, target and sample-weight buffers.
+to the model, then copied in. Both yield ``(batch_size, sample_shapes, load)``, where
+``sample_shapes`` are the inputs' shapes without the batch axis (a model declared with
+unknown sizes has a plan per shape) and ``load(plan)`` fills the plan's input, target
+and sample-weight buffers.
 """
 import functools
 import itertools
@@ -43,6 +45,11 @@ def _rows(src, order, start, dst):
         gather_rows(src, order, start, dst)
 
 
+def sample_shapes(xs):
+    """Each input array's shape without the batch axis."""
+    return tuple(tuple(a.shape[1:]) for a in xs)
+
+
 def source_views(xs, ys, sws):
     """2-D (samples, features) views of inputs, targets and sample weights, as the gather reads them."""
     return ([batch_source(a) for a in xs],
@@ -58,6 +65,7 @@ class ArrayBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.views = source_views(xs, ys, sws)
+        self.sample_shapes = sample_shapes(xs)
         full = math.ceil(self.n / batch_size)
         self.steps = full if steps is None else int(steps)
         if self.steps > full:
@@ -70,8 +78,8 @@ class ArrayBatches:
         xs, ys, sws = self.views
         for step in range(self.steps):
             start = step * self.batch_size
-            yield min(self.batch_size, self.n - start), functools.partial(fill_batch, xs=xs, ys=ys, sws=sws,
-                                                                         order=order, start=start)
+            yield (min(self.batch_size, self.n - start), self.sample_shapes,
+                   functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=order, start=start))
 
 
 class StreamBatches:
@@ -111,8 +119,9 @@ class StreamBatches:
     def _batch(self, batch):
         x, y, sample_weight = unpack_batch(batch, self.need_targets)
         xs, ys, sws = self.model._prepare(x, y, sample_weight, self.class_weight, need_targets=self.need_targets)
+        shapes = sample_shapes(xs)
         xs, ys, sws = source_views(xs, ys, sws)
-        return len(xs[0]), functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)
+        return len(xs[0]), shapes, functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)
 
 
 def unpack_batch(batch, need_targets=True):

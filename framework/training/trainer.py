@@ -13,10 +13,12 @@ from framework import backend, optimizers
 from framework import callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from framework.callbacks import CallbackList, History, ProgbarLogger
 from framework.kernels.elementwise import copy_rows
+from framework.layers.layer import format_shape
 from framework.plan.arena import gradient_views, pack
 from framework.plan.compiler import LossSpec, compile_plan
+from framework.plan.graph_flattening import flatten_model
 from framework.training import data as data_adapter
-from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, source_views
+from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, sample_shapes, source_views
 
 
 class Trainer:
@@ -156,8 +158,11 @@ class Trainer:
                              "step": None}
         return self._arena_state
 
-    def _plan(self, mode, batch_size, training=None):
-        key = (mode, batch_size, training)
+    def _plan(self, mode, batch_size, training=None, input_shapes=None):
+        """The plan for ``mode`` and ``batch_size``, compiled on first use. ``input_shapes``, the
+        batch's sample shapes, choose the plan of a model declared with unknown sizes."""
+        shapes = self._known_shapes(input_shapes)
+        key = (mode, batch_size, training, shapes)
         plan = self._plans.get(key)
         if plan is not None and not plan.is_stale():
             return plan
@@ -171,12 +176,35 @@ class Trainer:
             if state["step"] is None:
                 state["step"] = self.optimizer.bind(state["params"], state["grads"], segments=state["segments"])
             grad_views, step = state["views"], state["step"]
-        plan = compile_plan(self, mode, batch_size, self._dtype(), specs, grad_views, step, training=training)
+        plan = compile_plan(self, mode, batch_size, self._dtype(), specs, grad_views, step, training=training,
+                            input_shapes=shapes)
         plan.input_views = [data_adapter.batch_source(b) for b in plan.inputs]
         plan.target_views = [data_adapter.batch_source(b) for b in plan.targets]
         plan.weight_views = [b.reshape(-1, 1) for b in plan.sample_weights]
         self._plans[key] = plan
         return plan
+
+    def _known_shapes(self, input_shapes):
+        """None for a model whose sizes are all declared; else the batch's sample shapes, required."""
+        if not getattr(self, "_unknown_sizes", False):
+            return None
+        if input_shapes is None:
+            declared = ", ".join(format_shape(t.shape) for t in self.inputs)
+            raise ValueError(f"Model '{self.name}' has inputs of unknown size ({declared}); its plans are made "
+                             "for the shapes of a batch of data, so run it on data (fit, evaluate, predict, "
+                             "model(x)) rather than asking for a plan by batch size alone")
+        return tuple(tuple(int(d) for d in shape) for shape in input_shapes)
+
+    def _output_shapes(self, xs):
+        """The outputs' shapes for inputs ``xs``: as declared, or for a model with unknown sizes,
+        traced at the sizes of ``xs`` (once per shape), so targets are checked exactly."""
+        if not getattr(self, "_unknown_sizes", False):
+            return [t.shape for t in self.outputs]
+        key = sample_shapes(xs)
+        if key not in self._traced_output_shapes:
+            _, output_keys, _, tensors = flatten_model(self, key)
+            self._traced_output_shapes[key] = [tensors[k].shape for k in output_keys]
+        return self._traced_output_shapes[key]
 
     # ----- data ------------------------------------------------------------------------------
     def _prepare(self, x, y=None, sample_weight=None, class_weight=None, need_targets=True):
@@ -192,7 +220,7 @@ class Trainer:
         specs = self._training_setup()
         if y is None:
             raise ValueError(f"Model '{self.name}' needs targets y for training and evaluation")
-        target_shapes = [s.target_shape(t.shape) for s, t in zip(specs, self.outputs)]
+        target_shapes = [s.target_shape(shape) for s, shape in zip(specs, self._output_shapes(xs))]
         loss_names = [getattr(s.loss, "name", None) for s in specs]
         ys = data_adapter.adapt_targets(y, self.output_names, target_shapes, loss_names)
         sws = data_adapter.sample_weights_per_output(sample_weight, class_weight, ys, self.output_names)
@@ -282,8 +310,8 @@ class Trainer:
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
             seen = 0
-            for step, (size, load) in enumerate(train.epoch()):
-                plan = self._plan("train", size)
+            for step, (size, shapes, load) in enumerate(train.epoch()):
+                plan = self._plan("train", size, input_shapes=shapes)
                 cbs.on_train_batch_begin(step)
                 load(plan)
                 loss = plan.train_step()
@@ -385,8 +413,8 @@ class Trainer:
         cbs.params["in_fit"] = in_fit
         penalty = self._penalty()
         cbs.on_test_begin()
-        for step, (size, load) in enumerate(batches.epoch()):
-            plan = self._plan("eval", size)
+        for step, (size, shapes, load) in enumerate(batches.epoch()):
+            plan = self._plan("eval", size, input_shapes=shapes)
             cbs.on_test_batch_begin(step)
             load(plan)
             self._track_loss(plan, plan.eval_step() + penalty, size)
@@ -419,8 +447,8 @@ class Trainer:
         cbs = self._callbacks(callbacks, None, verbose, steps=batches.steps)
         pieces = []
         cbs.on_predict_begin()
-        for step, (size, load) in enumerate(batches.epoch()):
-            plan = self._plan("predict", size)
+        for step, (size, shapes, load) in enumerate(batches.epoch()):
+            plan = self._plan("predict", size, input_shapes=shapes)
             cbs.on_predict_batch_begin(step)
             load(plan)
             plan.run_forward()
@@ -445,7 +473,7 @@ class Trainer:
 
     def _run_single_batch(self, xs, training):
         """The lean path: one plan of len(x), no callbacks; outputs copied out."""
-        plan = self._plan("predict", len(xs[0]), training=training)
+        plan = self._plan("predict", len(xs[0]), training=training, input_shapes=sample_shapes(xs))
         for x, buf in zip(xs, plan.inputs):
             if x.dtype == buf.dtype:
                 np.copyto(buf, x)
@@ -463,7 +491,7 @@ class Trainer:
         ``reset_metrics()`` (fit and evaluate reset them)."""
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
-        plan = self._plan("train", len(xs[0]))
+        plan = self._plan("train", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         loss = plan.train_step()
         self._track_loss(plan, loss, len(xs[0]))
@@ -473,7 +501,7 @@ class Trainer:
         """Loss (and metrics) on one batch, without updating weights."""
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight)
-        plan = self._plan("eval", len(xs[0]))
+        plan = self._plan("eval", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         self._track_loss(plan, plan.eval_step() + self._penalty(), len(xs[0]))
         return self._batch_logs(return_dict)
