@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from framework.graph.node import apply_layer
 from framework.graph.tensor import SymbolicTensor
+from framework.layers.layer import format_shape, sample_shapes_match
 
 
 @dataclass
@@ -26,11 +27,6 @@ class Entry:
     @property
     def layer(self):
         return self.node.layer
-
-
-def has_unknown_sizes(model):
-    """True when an input of ``model`` leaves a size other than the batch unknown."""
-    return any(None in tuple(t.shape[1:]) for t in model.inputs)
 
 
 def flatten_model(model, input_shapes=None):
@@ -60,11 +56,11 @@ def flatten_model(model, input_shapes=None):
 
 def _concrete_input(tensor, shape):
     """A stand-in for input ``tensor`` with the sizes of one batch."""
-    declared = tuple(tensor.shape[1:])
-    shape = tuple(int(d) for d in shape)
-    if len(shape) != len(declared) or any(d is not None and d != s for d, s in zip(declared, shape)):
-        raise ValueError(f"Input '{tensor.name}' expects samples of shape {declared}, received {shape}")
-    return SymbolicTensor((None,) + shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
+    batch_shape = (None,) + tuple(int(d) for d in shape)
+    if not sample_shapes_match(tensor.shape, batch_shape):
+        raise ValueError(f"Input '{tensor.name}' expects samples of shape {format_shape(tensor.shape[1:])}, "
+                         f"received {format_shape(batch_shape[1:])}")
+    return SymbolicTensor(batch_shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
 
 
 def _expand(model, input_keys, scope, entries, tensors, made):
