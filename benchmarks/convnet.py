@@ -7,14 +7,13 @@ prints where our step's time goes: convolution kernels (im2col, col2im, bias + a
 pooling, dense kernels, and GEMM (every BLAS product, the convolutions' included). Run:
     python benchmarks/convnet.py [--rounds 6] [--steps 20]
 """
-import functools
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, print_layer_split  # noqa: E402
+from harness import keras_contenders, main, print_layer_split  # noqa: E402
 
 
 def ours(x, y):
@@ -50,9 +49,8 @@ def pytorch(x, y):
     return {"train step": step}
 
 
-def keras_on(backend, x, y):
-    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
-    os.environ["KERAS_BACKEND"] = backend
+def keras_model(x, y):
+    """The same model in Keras 3 (on the backend benchmarks/harness.py sets)."""
     import keras
     from keras import layers
     keras.utils.set_random_seed(0)
@@ -66,7 +64,7 @@ def keras_on(backend, x, y):
 
 
 CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
-              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
+              **keras_contenders(keras_model)}
 GROUPS = {"Conv2D": "convolution kernels", "MaxPooling2D": "pooling", "Dense": "dense kernels",
           "Flatten": "reshape", "BatchNormalization": "normalization"}
 

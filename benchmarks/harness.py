@@ -6,6 +6,7 @@ alternating: noise on a shared machine hits all alike, and no framework's thread
 pool is left spinning against another's (the trap in docs/architecture.md).
 """
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -15,6 +16,15 @@ import sys
 import time
 
 REQUIRES = {"pytorch": ("torch",), "keras-jax": ("keras", "jax"), "keras-tf": ("keras", "tensorflow")}
+KERAS_BACKENDS = {"keras-jax": "jax", "keras-tf": "tensorflow"}
+
+
+def keras_contenders(keras_model):
+    """The 'keras-jax' and 'keras-tf' contenders: ``keras_model(x, y)`` run with KERAS_BACKEND set."""
+    def on(backend, x, y):
+        os.environ["KERAS_BACKEND"] = backend  # read when keras is first imported, in this child process
+        return keras_model(x, y)
+    return {name: functools.partial(on, backend) for name, backend in KERAS_BACKENDS.items()}
 
 
 def timed(fn, count):

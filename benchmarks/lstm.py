@@ -6,14 +6,13 @@ alternating rounds, each in a fresh child process, medians. Before the rounds it
 prints where our step's time goes: BLAS products, the fused recurrent cells, the rest. Run:
     python benchmarks/lstm.py [--rounds 6] [--steps 40]
 """
-import functools
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, median_ms  # noqa: E402
+from harness import keras_contenders, main, median_ms  # noqa: E402
 
 STEPS, FEATURES, UNITS, CLASSES, BATCH = 28, 28, 128, 10, 128
 
@@ -57,9 +56,8 @@ def pytorch(x, y):
     return {"train step": step}
 
 
-def keras_on(backend, x, y):
-    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
-    os.environ["KERAS_BACKEND"] = backend
+def keras_model(x, y):
+    """The same model in Keras 3 (on the backend benchmarks/harness.py sets)."""
     import keras
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((STEPS, FEATURES)), keras.layers.LSTM(UNITS),
@@ -70,7 +68,7 @@ def keras_on(backend, x, y):
 
 
 CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
-              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
+              **keras_contenders(keras_model)}
 
 
 def data():

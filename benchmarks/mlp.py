@@ -5,14 +5,13 @@ Our model and, when installed, the same model in PyTorch and in Keras 3 on JAX a
 alternating rounds, each in a fresh child process, medians. Run:
     python benchmarks/mlp.py [--rounds 6] [--steps 40]
 """
-import functools
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, print_layer_split  # noqa: E402
+from harness import keras_contenders, main, print_layer_split  # noqa: E402
 
 
 def ours(x, y):
@@ -53,9 +52,8 @@ def pytorch(x, y):
     return {"train step": step, "predict 1 sample": predict}
 
 
-def keras_on(backend, x, y):
-    """The same model in Keras 3 on ``backend`` ('jax' or 'tensorflow')."""
-    os.environ["KERAS_BACKEND"] = backend
+def keras_model(x, y):
+    """The same model in Keras 3 (on the backend benchmarks/harness.py sets)."""
     import keras
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation="relu"),
@@ -70,7 +68,7 @@ def keras_on(backend, x, y):
 
 
 CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
-              "keras-jax": functools.partial(keras_on, "jax"), "keras-tf": functools.partial(keras_on, "tensorflow")}
+              **keras_contenders(keras_model)}
 
 
 def data():
