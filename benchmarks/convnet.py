@@ -27,7 +27,7 @@ def ours(x, y):
         layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
     model.compile(fw.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
-    plan = model._plan("train", len(x))
+    plan = model.plan("train", len(x))
     return model, {"train step": plan.train_step, "train_on_batch": lambda: model.train_on_batch(x, y)}
 
 
@@ -76,7 +76,7 @@ def data():
 
 def measure_ours(x, y):
     model = ours(x, y)[0]
-    print_layer_split(model._plan("train", len(x)), 50,
+    print_layer_split(model.plan("train", len(x)), 50,
                       lambda layer: GROUPS.get(type(layer).__name__, "other") if layer is not None else "other")
 
 

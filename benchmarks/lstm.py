@@ -25,7 +25,7 @@ def ours(x, y):
                            layers.Dense(CLASSES, activation="softmax")])
     model.compile(fw.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
-    plan = model._plan("train", len(x))
+    plan = model.plan("train", len(x))
     return model, {"train step": plan.train_step, "train_on_batch": lambda: model.train_on_batch(x, y)}
 
 
@@ -88,7 +88,7 @@ def _kind(step):
 def measure_ours(x, y, count=60):
     """Each bound call of one training step timed alone (medians), grouped: GEMM, fused cells, rest."""
     model = ours(x, y)[0]
-    plan = model._plan("train", len(x))
+    plan = model.plan("train", len(x))
     figures = {}
     for phase, steps in (("forward", plan.forward), ("backward", plan.backward)):
         for step in steps:

@@ -22,7 +22,7 @@ def ours(x, y):
                            Dense(10, activation="softmax")])
     model.compile(fw.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
-    plan = model._plan("train", len(x))
+    plan = model.plan("train", len(x))
     one = x[:1]
     model.predict(one, verbose=0)
     return model, {"train step": plan.train_step,
@@ -78,7 +78,7 @@ def data():
 
 def measure_ours(x, y):
     model = ours(x, y)[0]
-    print_layer_split(model._plan("train", len(x)), 200, lambda layer: "kernels (Numba)")
+    print_layer_split(model.plan("train", len(x)), 200, lambda layer: "kernels (Numba)")
 
 
 if __name__ == "__main__":

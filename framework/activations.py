@@ -277,11 +277,11 @@ exponential = _make("exponential", K.EXPONENTIAL, "exp(x).")
 softmax = _make("softmax", None, "exp(x) / sum(exp(x)) along axis.", axis=-1)
 log_softmax = _make("log_softmax", None, "x - log(sum(exp(x))) along axis.", axis=-1)
 
-_REGISTRY = Registry("activation")
+REGISTRY = Registry("activation")
 for _fn in (linear, relu, relu6, leaky_relu, elu, selu, gelu, sigmoid, hard_sigmoid, tanh,
             softplus, softsign, silu, exponential, softmax, log_softmax):
-    _REGISTRY.add(_fn.name, _fn)
-_REGISTRY.add("swish", silu)
+    REGISTRY.add(_fn.name, _fn)
+REGISTRY.add("swish", silu)
 del _fn
 
 
@@ -297,17 +297,17 @@ def serialize(activation):
 def deserialize(config):
     """An activation from a name or a ``{'class_name', 'config'}`` dict (registry only)."""
     if isinstance(config, str):
-        return _REGISTRY.lookup(config)
+        return REGISTRY.lookup(config)
     if isinstance(config, dict) and "class_name" in config:
         name, kwargs = config["class_name"], config.get("config") or {}
         if name == "function" and isinstance(kwargs, str):  # Keras 3 function dict
-            return _REGISTRY.lookup(kwargs)
+            return REGISTRY.lookup(kwargs)
         if not isinstance(kwargs, dict):
             raise ValueError(f"Activation config for {name!r} must be a dict, got {kwargs!r}")
-        return _REGISTRY.lookup(name).with_params(**kwargs)
+        return REGISTRY.lookup(name).with_params(**kwargs)
     raise ValueError(f"Could not deserialize activation from {config!r}; expected a name "
                      f"or a {{'class_name': ..., 'config': ...}} dict. "
-                     f"Valid names: {', '.join(_REGISTRY.names())}")
+                     f"Valid names: {', '.join(REGISTRY.names())}")
 
 
 def get(identifier):
@@ -323,6 +323,6 @@ def get(identifier):
         raise ValueError(
             f"Custom Python activation functions are not supported yet (got {what!r}); they "
             f"will come with framework.ops. Use a built-in activation: "
-            f"{', '.join(_REGISTRY.names())}")
+            f"{', '.join(REGISTRY.names())}")
     raise ValueError(f"Could not interpret activation identifier {identifier!r}. "
-                     f"Valid names: {', '.join(_REGISTRY.names())}")
+                     f"Valid names: {', '.join(REGISTRY.names())}")

@@ -16,6 +16,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from framework import callbacks
+from framework.runs import ConfigError, load_run_config
+from framework.runs.data_sources import SourceChecker, load_source
+from framework.saving import load_model
+from framework.utils import set_random_seed
+
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
@@ -28,8 +34,6 @@ class CommandError(Exception):
 
 
 def _load_config(path, overrides=None, output=None):
-    from framework.config.run_config import load_run_config
-    from framework.config.yaml_source import ConfigError
     try:
         config = load_run_config(path, overrides=overrides)
     except ConfigError as e:
@@ -40,7 +44,6 @@ def _load_config(path, overrides=None, output=None):
 
 
 def _load_model(path):
-    from framework.saving import load_model
     try:
         return load_model(path)
     except FileNotFoundError:
@@ -65,7 +68,6 @@ def _warn_preprocessing(model_path):
 def _data(text):
     """``(x, y)`` from a ``--data`` value: a .npz/.csv path, or a YAML data-source mapping such as
     ``"{dataset: digits, split: test}"`` (the forms of a config's ``data`` section)."""
-    from framework.config.data_sources import SourceChecker, load_source
     value = yaml.safe_load(text) if text.lstrip().startswith("{") else text
     problems = []
     source = SourceChecker(Path.cwd(), lambda path, message, key=False: problems.append(message)).check(
@@ -91,8 +93,6 @@ def cmd_summary(args):
 
 
 def cmd_train(args):
-    from framework import callbacks
-    from framework.utils import set_random_seed
     config = _load_config(args.config, args.set, args.output)
     output = config.output
     output.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,6 @@ from framework import backend
 from framework.config.registry import Registry
 from framework.kernels import constraints as K
 
-REGISTRY = Registry("constraint")
-register = REGISTRY.register
-
 
 def _weight_array(weight):
     if not isinstance(weight, np.ndarray) or weight.dtype.kind != "f" or not weight.flags.c_contiguous \
@@ -41,7 +38,6 @@ def _as_float(w):
     return w if w.dtype.kind == "f" else w.astype(backend.floatx())
 
 
-@register("Constraint", "constraint")
 class Constraint:
     """Base class: a projection applied to a weight after each update (the identity here).
 
@@ -75,6 +71,12 @@ class Constraint:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+REGISTRY = Registry("constraint", base=Constraint,
+                    bad_identifier="Could not interpret {kind} identifier: {identifier!r}. Valid names: {names}")
+register = REGISTRY.register
+register("Constraint", "constraint")(Constraint)
 
 
 def _noop():
@@ -279,31 +281,21 @@ class FunctionConstraint(Constraint):
 
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm  # Keras's shortcut aliases
 
+# a plain function (not a class) becomes a FunctionConstraint
+REGISTRY.configure(from_callable=lambda fn: None if isinstance(fn, type) else FunctionConstraint(fn))
+
 
 def serialize(constraint):
     """``{'class_name': registered name, 'config': {...}}``; None stays None."""
-    if constraint is None:
-        return None
-    return REGISTRY.serialize(constraint, Constraint)
+    return REGISTRY.serialize(constraint)
 
 
 def deserialize(config):
     """A constraint from ``serialize``'s output or a registered name. Only registry names are looked up."""
-    if isinstance(config, str):
-        return REGISTRY.lookup(config)()
-    return REGISTRY.from_config_dict(config)
+    return REGISTRY.deserialize(config)
 
 
 def get(identifier):
     """A ``Constraint`` from None, a name ('max_norm', 'MaxNorm', ...), a config dict, a class,
     an instance, or a plain ``fn(w) -> array``; ValueError (listing the names) otherwise."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier) and not isinstance(identifier, type):
-        return FunctionConstraint(identifier)
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}. "
-                     f"Valid names: {', '.join(REGISTRY.names())}")
+    return REGISTRY.get(identifier)

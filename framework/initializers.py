@@ -16,8 +16,6 @@ from framework.backend import standardize_dtype
 from framework.config.registry import Registry
 from framework.utils.random import make_generator
 
-REGISTRY = Registry("initializer")
-
 # Standard deviation of a unit normal truncated to [-2, 2] (Keras's constant).
 _TRUNCATED_STD = 0.87962566103423978
 
@@ -95,6 +93,9 @@ class Initializer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+REGISTRY = Registry("initializer", base=Initializer, from_callable=lambda fn: fn)
 
 
 class RandomInitializer(Initializer):
@@ -376,26 +377,14 @@ class Identity(Initializer):
 
 def serialize(initializer):
     """``{'class_name': name, 'config': {...}}`` for a registered initializer; None stays None."""
-    if initializer is None:
-        return None
-    return REGISTRY.serialize(initializer, Initializer)
+    return REGISTRY.serialize(initializer)
 
 
 def deserialize(config):
     """An initializer from ``serialize``'s output (or a registered name)."""
-    if isinstance(config, str):
-        return REGISTRY.lookup(config)()
-    return REGISTRY.from_config_dict(config)
+    return REGISTRY.deserialize(config)
 
 
 def get(identifier):
     """Resolve a name, config dict, class, instance or ``f(shape, dtype)`` callable."""
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return REGISTRY.get(identifier)

@@ -12,8 +12,6 @@ import numpy as np
 from framework.config.registry import Registry
 from framework.kernels.regularizers import l1_l2_penalty_and_grad
 
-REGISTRY = Registry("regularizer")
-
 
 def validate_factor(value, name):
     """A penalty factor as a float; ValueError unless finite and non-negative (as Keras)."""
@@ -51,6 +49,9 @@ class Regularizer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+REGISTRY = Registry("regularizer", base=Regularizer, from_callable=lambda fn: fn)
 
 
 class _ElementwisePenalty(Regularizer):
@@ -132,31 +133,19 @@ class L1L2(_ElementwisePenalty):
 
 # Constructor arguments used when a class is named by a string.
 _STRING_DEFAULTS = {L1L2: {"l1": 0.01, "l2": 0.01}}
+REGISTRY.configure(from_name=lambda cls, name: cls(**_STRING_DEFAULTS.get(cls, {})))
 
 
 def serialize(regularizer):
     """``{'class_name': name, 'config': {...}}`` for a registered regularizer; None stays None."""
-    if regularizer is None:
-        return None
-    return REGISTRY.serialize(regularizer, Regularizer)
+    return REGISTRY.serialize(regularizer)
 
 
 def deserialize(config):
     """A regularizer from ``serialize``'s output (or a registered name)."""
-    if isinstance(config, str):
-        cls = REGISTRY.lookup(config)
-        return cls(**_STRING_DEFAULTS.get(cls, {}))
-    return REGISTRY.from_config_dict(config)
+    return REGISTRY.deserialize(config)
 
 
 def get(identifier):
     """Resolve a name, config dict, class, instance or ``f(x) -> float`` callable."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return REGISTRY.get(identifier)

@@ -19,9 +19,6 @@ import math
 
 from framework.config.registry import Registry
 
-REGISTRY = Registry("learning rate schedule")
-register = REGISTRY.register
-
 
 def _positive(value, what, cls):
     if not value > 0:
@@ -53,6 +50,12 @@ class LearningRateSchedule:
         except NotImplementedError:
             args = ""
         return f"{type(self).__name__}({args})"
+
+
+REGISTRY = Registry("learning rate schedule", base=LearningRateSchedule, optional=False, from_name=None,
+                    classes=False, bad_identifier="Could not interpret {kind} {identifier!r}; pass a "
+                                                  "LearningRateSchedule or a config dict naming one of: {names}")
+register = REGISTRY.register
 
 
 class _StepDecay(LearningRateSchedule):
@@ -280,19 +283,14 @@ class CosineDecayRestarts(LearningRateSchedule):
 
 def serialize(learning_rate_schedule):
     """``{'class_name': name, 'config': {...}}`` for a registered schedule."""
-    return REGISTRY.serialize(learning_rate_schedule, LearningRateSchedule)
+    return REGISTRY.serialize(learning_rate_schedule)
 
 
 def deserialize(config):
     """A schedule from ``serialize``'s output, found by registry name only."""
-    return REGISTRY.from_config_dict(config)
+    return REGISTRY.deserialize(config)
 
 
 def get(identifier):
     """A schedule from an instance or a ``{'class_name', 'config'}`` dict."""
-    if isinstance(identifier, LearningRateSchedule):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    raise ValueError(f"Could not interpret learning rate schedule {identifier!r}; pass a LearningRateSchedule "
-                     f"or a config dict naming one of: {', '.join(REGISTRY.names())}")
+    return REGISTRY.get(identifier)

@@ -24,11 +24,11 @@ def _plans(model, xs, ys, loss):
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss=loss)
     if not model.built:
         model.build_from_data(xs)
-    state = model._ensure_arena()
+    state = model.parameter_arena()
     specs = model._training_setup()
     n = len(xs[0])
-    train = compile_plan(model, "train", n, np.float64, specs, state["views"],
-                         model.optimizer.bind(state["params"], state["grads"]), input_gradients=True)
+    train = compile_plan(model, "train", n, np.float64, specs, state.grad_views,
+                         model.optimizer.bind(state.params, state.grads), input_gradients=True)
     evaluate = compile_plan(model, "eval", n, np.float64, specs, training=True)
     for plan in (train, evaluate):
         for buf, x in zip(plan.inputs, xs):
@@ -58,7 +58,7 @@ def check_gradients(model, xs, ys, loss="mse", eps=1e-6, rtol=1e-4, atol=1e-6, l
     checked = 0
     trainable = model.trainable_weights
     for var in trainable:
-        analytic = state["views"][id(var)].reshape(-1).copy()
+        analytic = state.grad_views[id(var)].reshape(-1).copy()
         flat = var.value.reshape(-1)
         for i in _points(flat.size, limit, rng):
             keep = flat[i]

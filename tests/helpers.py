@@ -4,7 +4,7 @@ import tracemalloc
 import numpy as np
 
 from framework.graph.tensor import Mask
-from framework.layers.core import copy_step
+from framework.plan.steps import copy_step
 from framework.layers.layer import Layer
 
 

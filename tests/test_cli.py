@@ -45,7 +45,7 @@ def test_train_writes_model_history_and_resolved_config(config, tmp_path, capsys
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 4
     assert "Test: loss:" in capsys.readouterr().out
     model = fw.models.load_model(out / "model.fw")
-    assert model.compiled and model._epochs_done == 4
+    assert model.compiled and model.epochs_done == 4
     # the written config is complete: it validates and builds the same architecture from anywhere
     assert main(["validate", str(out / "config.yaml")]) == 0
 

@@ -108,8 +108,8 @@ def test_plan_train_step_allocates_nothing(optimizer):
     x, y = _data(128)
     for _ in range(3):
         model.train_on_batch(x, y)  # warm up: plans, arena, optimizer slots, kernels compiled
-    plan = model._plan("train", 128)
-    assert plan is model._plan("train", 128)  # cached, not rebuilt
+    plan = model.plan("train", 128)
+    assert plan is model.plan("train", 128)  # cached, not rebuilt
     plan.train_step()
     peak, kept = _growth(plan.train_step)
     assert peak < ALLOWED_GROWTH, f"a training step allocated {peak} bytes at peak"
@@ -121,7 +121,7 @@ def test_plan_train_step_changes_weights_without_allocating():
     model = _allocation_model()
     x, y = _data(128)
     model.train_on_batch(x, y)
-    plan = model._plan("train", 128)
+    plan = model.plan("train", 128)
     before = model.get_weights()[0]
     plan.train_step()
     assert not np.array_equal(before, model.get_weights()[0])
@@ -143,8 +143,8 @@ def test_eval_and_predict_plans_allocate_nothing():
     model.train_on_batch(x, y)
     model.evaluate(x, y, batch_size=128, verbose=0)
     model.predict(x, batch_size=128, verbose=0)
-    evaluate = model._plan("eval", 128)
-    predict = model._plan("predict", 128)
+    evaluate = model.plan("eval", 128)
+    predict = model.plan("predict", 128)
     peak, _ = _growth(evaluate.eval_step)
     assert peak < ALLOWED_GROWTH
     peak, _ = _growth(predict.run_forward)
@@ -158,7 +158,7 @@ def test_float64_train_step_allocates_nothing():
         model = _allocation_model()
         x, y = _data(128)
         model.train_on_batch(x.astype(np.float64), y)
-        plan = model._plan("train", 128)
+        plan = model.plan("train", 128)
         assert plan.dtype == np.float64
         plan.train_step()
         peak, _ = _growth(plan.train_step)
@@ -183,7 +183,7 @@ def test_float64_end_to_end():
         history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
         assert history.history["loss"][-1] < history.history["loss"][0]
         assert all(w.dtype == np.float64 for w in model.get_weights())
-        plan = model._plan("train", 16)
+        plan = model.plan("train", 16)
         buffers = plan.inputs + plan.outputs + plan.targets
         assert all(b.dtype == np.float64 for b in buffers)
         assert all(s.dtype == np.float64 for s in model.optimizer.slots.values())

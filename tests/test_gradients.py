@@ -39,7 +39,7 @@ def _check(model, xs, ys, loss="mse", **kwargs):
 
 def _nonzero_gradient(model):
     """The plan's gradient arena after check_gradients ran one train step."""
-    grads = model._arena_state["grads"]
+    grads = model.parameter_arena().grads
     assert np.abs(grads).max() > 1e-8, "all gradients are zero: the check would be vacuous"
 
 
@@ -283,7 +283,7 @@ def test_multi_output_with_loss_weights():
     model = _with_loss_weights(fw.Model(inputs, [reg, cls]), [0.3, 2.5])
     xs, ys = [rng.standard_normal((6, 4))], [rng.standard_normal((6, 2)), _labels(rng, 6, 3)]
     _check(model, xs, ys, loss=["mse", "sparse_categorical_crossentropy"])
-    assert model._plan("eval", 6).loss_weights == [0.3, 2.5]
+    assert model.plan("eval", 6).loss_weights == [0.3, 2.5]
     # the weights really enter the objective: the total is their weighted sum
     logs = model.evaluate(xs[0], ys, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(0.3 * logs["reg_loss"] + 2.5 * logs["cls_loss"], rel=1e-12)
@@ -298,7 +298,7 @@ def test_loss_weights_scale_the_gradient():
         inputs = fw.Input((4,))
         model = _with_loss_weights(fw.Model(inputs, [Dense(2)(inputs), Dense(2)(inputs)]), loss_weights)
         check_gradients(model, [x], [y1, y2], loss="mse")
-        return model._arena_state["grads"].copy(), len(model.layers[1].get_weights()[0].ravel()) + 2
+        return model.parameter_arena().grads.copy(), len(model.layers[1].get_weights()[0].ravel()) + 2
 
     base, n_first = gradient([1.0, 1.0])
     scaled, _ = gradient([3.0, 0.5])

@@ -158,7 +158,7 @@ def test_prelu_without_input_gradient_or_with_frozen_alpha(shared):
         check_gradients(model, xs, ys)
         train, _, state = _plans(model, xs, ys, "mse")
         train.train_step()
-        expected = [state["views"][id(v)].copy() for v in model.trainable_weights]
+        expected = [state.grad_views[id(v)].copy() for v in model.trainable_weights]
         for got, want in zip(_sgd_gradients(model, xs, ys), expected):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
@@ -246,7 +246,7 @@ def test_output_shape_and_default_names(name, factory, reference, kinks):
 
 
 def test_keras_default_names():
-    from framework.layers.layer import reset_names
+    from framework.utils.naming import reset_names
     reset_names()
     assert [ReLU().name, LeakyReLU().name, PReLU().name, ELU().name, Softmax().name] == \
         ["re_lu", "leaky_re_lu", "p_re_lu", "elu", "softmax"]
@@ -356,5 +356,5 @@ def test_train_step_allocates_nothing(factory, loss):
     y = np_softmax(_x((32, 8, 16), seed=1), -1).astype(np.float32)
     model.compile(optimizer="sgd", loss=loss)
     model.train_on_batch(x, y)
-    plan = model._plan("train", 32)
+    plan = model.plan("train", 32)
     assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)

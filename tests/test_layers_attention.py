@@ -395,7 +395,7 @@ def test_train_step_with_attention_layers_allocates_nothing():
     y = rng.normal(size=(16, T, 2))
     for _ in range(2):
         model.train_on_batch(ids, y)
-    plan = model._plan("train", 16)
+    plan = model.plan("train", 16)
     assert_no_allocation(plan.train_step, calls=50)
 
 

@@ -326,7 +326,7 @@ def test_train_step_allocates_nothing(one_sample_chunks):
     y = np.random.default_rng(0).integers(0, 3, (4,) + out.shape[1:3])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.train_on_batch(x, y)
-    assert_no_allocation(model._plan("train", 4).train_step, calls=30, held=1024, peak=4096)
+    assert_no_allocation(model.plan("train", 4).train_step, calls=30, held=1024, peak=4096)
 
 
 def test_conv1d_train_step_allocates_nothing():
@@ -335,7 +335,7 @@ def test_conv1d_train_step_allocates_nothing():
     x = _x((12, 3), batch=4).astype(np.float32)
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(x, np.zeros((4, 6, 2), np.float32))
-    assert_no_allocation(model._plan("train", 4).train_step, calls=30, held=1024, peak=4096)
+    assert_no_allocation(model.plan("train", 4).train_step, calls=30, held=1024, peak=4096)
 
 
 def test_first_layer_skips_the_input_gradient():

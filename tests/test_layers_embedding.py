@@ -199,5 +199,5 @@ def test_train_step_with_embedding_and_masking_allocates_nothing():
     y = [rng.normal(size=(16, 6, 2)), rng.normal(size=(16, 5, 2))]
     for _ in range(2):
         model.train_on_batch(x, y)
-    plan = model._plan("train", 16)
+    plan = model.plan("train", 16)
     assert_no_allocation(plan.train_step, calls=50)

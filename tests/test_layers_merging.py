@@ -183,7 +183,7 @@ def test_gradient_only_to_the_branch_that_needs_it(frozen):
         check_gradients(model, xs, ys, check_inputs=False)
         train, _, state = _plans(model, xs, ys, "mse")
         train.train_step()
-        expected = [state["views"][id(v)].copy() for v in model.trainable_weights]
+        expected = [state.grad_views[id(v)].copy() for v in model.trainable_weights]
         model.compile(optimizer=fw.optimizers.SGD(learning_rate=1.0), loss="mse")
         before = [v.numpy() for v in model.trainable_weights]
         model.train_on_batch(xs, ys)
@@ -344,7 +344,7 @@ def test_layer_reused_on_other_shapes():
 def _assert_train_step_allocates_nothing(model, xs, ys):
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(xs, ys)
-    plan = model._plan("train", len(xs[0]))
+    plan = model.plan("train", len(xs[0]))
     assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)
 
 

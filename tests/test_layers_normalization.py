@@ -159,7 +159,7 @@ def test_fit_updates_moving_statistics_by_the_formula_not_the_optimizer():
     np.testing.assert_array_equal(gamma, np.ones(4))
     np.testing.assert_array_equal(beta, np.zeros(4))
     # the optimizer's slice of the arena does not hold the moving statistics
-    params = model._arena_state["params"]
+    params = model.parameter_arena().params
     assert params.size == 8
     assert not np.shares_memory(params, layer.moving_mean.value)
     assert not np.shares_memory(params, layer.moving_variance.value)
@@ -378,9 +378,9 @@ def test_train_step_allocates_nothing():
     model.compile(optimizer="adam", loss="mse")
     x, y = _masked_data((16, 6, 8)).astype(np.float32), _x((16, 6, 2), dtype=np.float32)
     model.train_on_batch(x, y)
-    plan = model._plan("train", 16)
+    plan = model.plan("train", 16)
     assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)
-    predict = model._plan("predict", 16)
+    predict = model.plan("predict", 16)
     assert_no_allocation(predict.run_forward, calls=50, held=1024, peak=4096)
 
 
@@ -390,7 +390,7 @@ def test_split_axes_layer_norm_allocates_nothing():
     model.compile(optimizer="sgd", loss="mse")
     x = _x((8, 3, 4, 5), dtype=np.float32)
     model.train_on_batch(x, x)
-    assert_no_allocation(model._plan("train", 8).train_step, calls=50, held=1024, peak=4096)
+    assert_no_allocation(model.plan("train", 8).train_step, calls=50, held=1024, peak=4096)
 
 
 # ----------------------------------------------------------------------------- config and errors

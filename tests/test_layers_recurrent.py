@@ -353,7 +353,7 @@ def test_train_step_allocates_nothing(variant):
     model = fw.Model(inp, out)
     model.compile(fw.optimizers.Adam(), "sparse_categorical_crossentropy")
     model.train_on_batch(x, rng.integers(0, 3, 16))
-    assert_no_allocation(model._plan("train", 16).train_step, calls=50, held=1024, peak=4096)
+    assert_no_allocation(model.plan("train", 16).train_step, calls=50, held=1024, peak=4096)
 
 
 # ----------------------------------------------------------------------------- config

@@ -201,5 +201,5 @@ def test_train_step_allocates_nothing(factory):
     y = np.zeros((32,) + out.shape[1:], np.float32)
     model.compile(optimizer="sgd", loss="mse")
     model.train_on_batch(x, y)
-    plan = model._plan("train", 32)
+    plan = model.plan("train", 32)
     assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)

@@ -288,5 +288,5 @@ def test_train_step_allocates_nothing():
     model.compile(optimizer="adam", loss="mse")
     x = np.random.default_rng(0).standard_normal((16, 6, 4)).astype(np.float32)
     model.train_on_batch(x, np.zeros((16, 2), np.float32))
-    plan = model._plan("train", 16)
+    plan = model.plan("train", 16)
     assert_no_allocation(plan.train_step, calls=50, held=1024, peak=4096)

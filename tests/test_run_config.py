@@ -10,9 +10,9 @@ import pytest
 
 import framework as fw
 from framework import layers
-from framework.config.reference import generated_section, render_document, render_reference
-from framework.config.run_config import (ConfigError, Problem, apply_overrides, load_run_config, read_run_config,
-                                         run_config_from_data)
+from framework.runs import (ConfigError, Problem, apply_overrides, load_run_config, read_run_config,
+                            run_config_from_data)
+from framework.runs.reference import generated_section, render_document, render_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -756,8 +756,8 @@ def test_image_and_sequence_configs_train_a_step(name):
 def test_docs_yaml_md_is_generated_from_the_registries():
     text = (ROOT / "docs" / "yaml.md").read_text()
     assert generated_section(text) == render_reference(), \
-        "docs/yaml.md is out of date: python -m framework.config.reference > docs/yaml.md"
-    assert text == render_document(), "docs/yaml.md is out of date: python -m framework.config.reference > docs/yaml.md"
+        "docs/yaml.md is out of date: python -m framework.runs.reference > docs/yaml.md"
+    assert text == render_document(), "docs/yaml.md is out of date: python -m framework.runs.reference > docs/yaml.md"
 
 
 def test_reference_lists_every_usable_name_with_its_arguments():

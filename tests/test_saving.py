@@ -34,9 +34,9 @@ def test_load_predicts_identically_and_resumes_exactly(tmp_path):
     first.save(tmp_path / "model.fw")
     resumed = fw.models.load_model(tmp_path / "model.fw")
     np.testing.assert_array_equal(resumed.predict(x, verbose=0), first.predict(x, verbose=0))
-    assert resumed._epochs_done == 2 and resumed.optimizer.iterations == first.optimizer.iterations
+    assert resumed.epochs_done == 2 and resumed.optimizer.iterations == first.optimizer.iterations
     assert resumed.metrics_names == first.metrics_names
-    resumed.fit(x, y, epochs=4, initial_epoch=resumed._epochs_done, batch_size=32, verbose=0)
+    resumed.fit(x, y, epochs=4, initial_epoch=resumed.epochs_done, batch_size=32, verbose=0)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
 

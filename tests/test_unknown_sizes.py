@@ -106,9 +106,9 @@ def test_a_plan_per_shape_and_each_shape_like_its_declared_model():
         fixed = make(causal_conv, (steps,))
         np.testing.assert_array_equal(loose(x), fixed(x))
         np.testing.assert_array_equal(loose.predict(x, batch_size=2, verbose=0), fixed.predict(x, verbose=0))
-    shapes = {key[3] for key in loose._plans}
+    shapes = {key[3] for key in loose.plan_cache.keys()}
     assert shapes == {((5, 3),), ((12, 3),), ((8, 3),)}
-    assert len(loose._plans) == 9  # per shape, one each for 3 samples (model(x)), 2 and 1 (predict); 5 again adds none
+    assert len(loose.plan_cache) == 9  # per shape, one each for 3 samples (model(x)), 2 and 1 (predict); 5 again adds none
 
 
 def test_a_generator_of_batches_of_varying_length():

@@ -15,7 +15,7 @@ class Node:
         self.call_kwargs = dict(call_kwargs or {})
         self.outputs = [SymbolicTensor(shape, dtype, node=self, index=i, name=layer.name)
                         for i, shape in enumerate(output_shapes)]
-        layer._inbound_nodes.append(self)
+        layer.inbound_nodes.append(self)
 
     @property
     def parents(self):

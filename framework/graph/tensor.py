@@ -1,10 +1,23 @@
 """Symbolic tensors: the edges of a functional graph.
 
 A SymbolicTensor records a shape (batch axis first, ``None`` when unknown),
-a dtype, and the node that produces it. Arithmetic operators build merge
-layers, so ``x += residual`` reads as it does in Keras.
+a dtype, and the node that produces it. ``+``, ``-`` and ``*`` between two
+symbolic tensors add a node, so ``x += residual`` reads as it does in Keras;
+what node is decided above the graph (``install_operators``).
 """
 import numpy as np
+
+#: operator name ('add', 'subtract', 'multiply') -> function(a, b) returning the result tensor
+OPERATORS = {}
+
+
+def install_operators(**functions):
+    """Set what ``a + b``, ``a - b``, ``a * b`` on symbolic tensors build (the merge layers
+    install themselves), so the graph needs no import of what sits above it."""
+    unknown = set(functions) - {"add", "subtract", "multiply"}
+    if unknown:
+        raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; valid: add, multiply, subtract")
+    OPERATORS.update(functions)
 
 
 class SymbolicTensor:
@@ -25,32 +38,32 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
-    def _merge(self, other, layer_name, swap=False):
-        from framework.layers import merging
+    def _operator(self, other, name, swap=False):
         if not isinstance(other, SymbolicTensor):
             raise TypeError(
                 f"Cannot combine a symbolic tensor with {type(other).__name__}: both sides of "
-                f"'{layer_name}' must be symbolic tensors (constants come with framework.ops)")
-        layer = getattr(merging, layer_name)()
-        return layer([other, self] if swap else [self, other])
+                f"'{name.capitalize()}' must be symbolic tensors (constants come with framework.ops)")
+        if name not in OPERATORS:
+            raise TypeError(f"Symbolic '{name}' is not available: import framework first")
+        return OPERATORS[name](other, self) if swap else OPERATORS[name](self, other)
 
     def __add__(self, other):
-        return self._merge(other, "Add")
+        return self._operator(other, "add")
 
     def __radd__(self, other):
-        return self._merge(other, "Add", swap=True)
+        return self._operator(other, "add", swap=True)
 
     def __sub__(self, other):
-        return self._merge(other, "Subtract")
+        return self._operator(other, "subtract")
 
     def __rsub__(self, other):
-        return self._merge(other, "Subtract", swap=True)
+        return self._operator(other, "subtract", swap=True)
 
     def __mul__(self, other):
-        return self._merge(other, "Multiply")
+        return self._operator(other, "multiply")
 
     def __rmul__(self, other):
-        return self._merge(other, "Multiply", swap=True)
+        return self._operator(other, "multiply", swap=True)
 
     __hash__ = object.__hash__
 

@@ -1,9 +1,10 @@
 """Fused recurrent cells: the gate math of one time step of SimpleRNN, LSTM and GRU.
 
-The layers (framework/layers/recurrent.py) do every matrix product with BLAS:
-the input projection of all steps at once, then per step ``h_{t-1} @ U``; the
-kernels here do everything between two products in one pass over a step's
-rows: bias, activations, state update, and saving what backward needs.
+The layers (framework/layers/recurrent.py, simple_rnn.py, lstm.py, gru.py) do
+every matrix product with BLAS: the input projection of all steps at once, then
+per step ``h_{t-1} @ U``; the kernels here do everything between two products
+in one pass over a step's rows: bias, activations, state update, and saving
+what backward needs.
 Backward mirrors it: one kernel per step turns ``dh_t`` into the gate
 gradients (written over the saved gates, in place) and accumulates the bias
 gradient; the weight gradients are then one large product over all steps.

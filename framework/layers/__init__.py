@@ -2,27 +2,26 @@
 
 Each family module lists its classes in ``LAYERS``; they are exported here and
 registered by class name, the only way configs and model files can name them.
+Long families are split per layer over a shared base module that registers
+nothing itself (convolutional, recurrent).
 """
-from framework.layers.core import Activation, Dense, Dropout, Identity, Input, InputLayer
+from framework.layers import (activation_layers, attention, conv, conv2d_transpose, core, depthwise_conv,
+                              embedding, gru, lstm, merging, multi_head_attention, normalization, pooling,
+                              regularization, reshaping, simple_rnn, wrappers)
+from framework.layers.core import Input
 from framework.layers.layer import Layer
-from framework.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
-                                      average, concatenate, maximum, minimum, multiply, subtract)
-from framework.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
-from framework.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from framework.layers import (attention, convolutional, embedding, normalization, pooling, recurrent,
-                              regularization, reshaping, wrappers)
+from framework.layers.merging import add, average, concatenate, maximum, minimum, multiply, subtract
+from framework.layers.serialization import REGISTRY
 
-from framework.config.registry import Registry
+FAMILIES = (core, merging, reshaping, activation_layers, conv, conv2d_transpose, depthwise_conv, pooling,
+            regularization, normalization, simple_rnn, lstm, gru, wrappers, embedding, attention,
+            multi_head_attention)
 
-_FAMILIES = (convolutional, pooling, regularization, normalization, recurrent, wrappers, embedding, attention)
-
-REGISTRY = Registry("layer")
-for _cls in (InputLayer, Dense, Activation, Dropout, Identity, Add, Subtract, Multiply, Average, Maximum,
-             Minimum, Concatenate, Flatten, Reshape, Permute, RepeatVector, ReLU, LeakyReLU, PReLU, ELU, Softmax,
-             *reshaping.LAYERS, *(c for family in _FAMILIES for c in family.LAYERS)):
-    REGISTRY.register(_cls.__name__)(_cls)
-    globals()[_cls.__name__] = _cls
-del _cls
+for _family in FAMILIES:
+    for _cls in _family.LAYERS:
+        REGISTRY.register(_cls.__name__)(_cls)
+        globals()[_cls.__name__] = _cls
+del _family, _cls
 
 #: Keras's other names for the same classes
 ALIASES = {"MaxPool1D": "MaxPooling1D", "MaxPool2D": "MaxPooling2D", "AvgPool1D": "AveragePooling1D",

@@ -8,10 +8,11 @@ import warnings
 
 import numpy as np
 
-from framework import activations, constraints
+from framework import activations, constraints, initializers, regularizers
+from framework.graph.shapes import format_shape
 from framework.kernels.activations import prelu_backward, prelu_forward
 from framework.layers.core import Activation
-from framework.layers.layer import Layer, format_shape
+from framework.layers.layer import Layer
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"]
 
@@ -223,7 +224,6 @@ class PReLU(Layer):
         return [step]
 
     def get_config(self):
-        from framework import initializers, regularizers
         config = super().get_config()
         config.update({
             "alpha_initializer": initializers.serialize(initializers.get(self.alpha_initializer)),
@@ -233,3 +233,6 @@ class PReLU(Layer):
             "shared_axes": None if self.shared_axes is None else list(self.shared_axes),
         })
         return config
+
+
+LAYERS = (ReLU, LeakyReLU, PReLU, ELU, Softmax)

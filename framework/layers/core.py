@@ -1,11 +1,13 @@
 """Core layers: Input, Dense, Activation, Dropout, Identity."""
 import numpy as np
 
-from framework import activations, backend, constraints
+from framework import activations, backend, constraints, initializers, regularizers
 from framework.graph.node import Node
+from framework.graph.shapes import format_shape
 from framework.kernels.dropout import dropout_backward, dropout_forward
 from framework.kernels.elementwise import flat
-from framework.layers.layer import Layer, format_shape
+from framework.layers.layer import Layer
+from framework.plan.steps import copy_step, matmul_step, rows2d_last
 from framework.utils.random import draw_seed
 
 
@@ -23,7 +25,7 @@ class InputLayer(Layer):
         self.dtype = np.dtype(dtype or backend.floatx()).name
         self.built = True
         Node(self, [], [self.batch_shape], self.dtype)
-        self.output = self._inbound_nodes[0].outputs[0]
+        self.output = self.inbound_nodes[0].outputs[0]
         self.output.name = self.name
 
     def get_config(self):
@@ -106,13 +108,13 @@ class Dense(Layer):
             steps.append(act.bind_bias_forward(z2, ctx.weights[1], y2))
         elif z2 is not y2 or act.name != "linear":
             steps.append(act.bind_forward(z2, y2))
-        ctx.saved_z = z2
+        ctx.saved["z"] = z2
         return steps
 
     def backward(self, ctx):
         x2, y2, dy2 = rows2d_last(ctx.x), rows2d_last(ctx.y), rows2d_last(ctx.dy)
         act = self.activation
-        z2 = ctx.saved_z
+        z2 = ctx.saved["z"]
         steps = []
         linear = ctx.fused or act.name == "linear"
         if self.use_bias and ctx.d_weights[1] is not None:
@@ -127,7 +129,6 @@ class Dense(Layer):
         return steps
 
     def get_config(self):
-        from framework import initializers, regularizers
         config = super().get_config()
         config.update({
             "units": self.units, "activation": activations.serialize(self.activation),
@@ -140,20 +141,6 @@ class Dense(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
         })
         return config
-
-
-def rows2d_last(array):
-    """(rows, last axis) view of a C-contiguous array."""
-    return array.reshape(-1, array.shape[-1]) if array.ndim != 2 else array
-
-
-def matmul_step(a, b, out):
-    """out = a @ b through BLAS, bound once."""
-    matmul = np.matmul
-
-    def step():
-        matmul(a, b, out=out)
-    return step
 
 
 class Activation(Layer):
@@ -187,14 +174,6 @@ class Activation(Layer):
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
         return config
-
-
-def copy_step(src, dst):
-    copy = np.copyto
-
-    def step():
-        copy(dst, src)
-    return step
 
 
 class Identity(Layer):
@@ -255,3 +234,6 @@ class Dropout(Layer):
         config = super().get_config()
         config.update({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
         return config
+
+
+LAYERS = (InputLayer, Dense, Activation, Dropout, Identity)

@@ -5,38 +5,15 @@ compiler a layer provides ``forward(ctx)`` and ``backward(ctx)``, each
 returning a list of zero-argument callables bound to buffers that the
 compiler allocated once (see ``framework.plan.context.StepContext``).
 """
-import re
-
 import numpy as np
 
-from framework import backend
+from framework import backend, initializers, regularizers
 from framework.graph.node import Node
-from framework.graph.tensor import SymbolicTensor, is_symbolic
+from framework.graph.shapes import format_shape, sample_shapes_match
+from framework.graph.tensor import is_symbolic
+from framework.layers import eager
 from framework.layers.variable import Variable
-
-_NAME_COUNTS = {}
-
-
-def unique_name(prefix):
-    """'dense', then 'dense_1', 'dense_2', ... as Keras names objects."""
-    count = _NAME_COUNTS.get(prefix, 0)
-    _NAME_COUNTS[prefix] = count + 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
-def reset_names():
-    _NAME_COUNTS.clear()
-
-
-def snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def format_shape(shape):
-    if isinstance(shape, list):
-        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+from framework.utils.naming import snake_case, unique_name
 
 
 class Layer:
@@ -53,6 +30,8 @@ class Layer:
     num_inputs = 1
     #: whether the layer passes a mask from its (first) input on to its outputs, as Keras's attribute
     supports_masking = False
+    #: True for a model: a layer made of a graph of layer calls, which the compiler inlines
+    has_graph = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
                  input_dim=None, **kwargs):
@@ -64,11 +43,12 @@ class Layer:
         self.dtype = None if dtype is None else backend.standardize_dtype(dtype).name
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
-        self._declared_input_shape = None if input_shape is None else tuple(input_shape)
-        self._declared_batch_size = batch_size
+        #: ``input_shape=`` / ``batch_size=`` as given: the input of a Sequential whose first layer this is
+        self.declared_input_shape = None if input_shape is None else tuple(input_shape)
+        self.declared_batch_size = batch_size
         self._trainable_weights = []
         self._non_trainable_weights = []
-        self._inbound_nodes = []
+        self.inbound_nodes = []  # one Node per symbolic call (framework.graph.node)
         self.built = False
         self.input_spec_shape = None
 
@@ -76,7 +56,6 @@ class Layer:
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
                    trainable=True, dtype=None, constraint=None):
         """Create a weight now (at build time) and track it."""
-        from framework import initializers, regularizers
         dtype = backend.standardize_dtype(dtype or self.dtype)
         value = initializers.get(initializer)(tuple(shape), dtype=dtype)
         var = Variable(np.asarray(value, dtype=dtype), name, f"{self.name}/{name}",
@@ -103,6 +82,11 @@ class Layer:
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
     variables = weights
+
+    @property
+    def _inbound_nodes(self):
+        """Keras's private name for ``inbound_nodes``."""
+        return self.inbound_nodes
 
     def get_weights(self):
         return [w.numpy() for w in self.weights]
@@ -198,19 +182,10 @@ class Layer:
 
     def _call_eager(self, inputs, training=False):
         """Run the layer on NumPy arrays through a one-layer model's plan."""
-        from framework.models.functional import Model
-        from framework.layers.core import Input
-        arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        arrays = [np.asarray(a) for a in arrays]
-        key = tuple((a.shape[1:], a.dtype.name) for a in arrays)
-        cache = self.__dict__.setdefault("_eager_models", {})
-        if key not in cache:
-            dtypes = [a.dtype.name if a.dtype.kind == "f" else backend.floatx() for a in arrays]
-            ins = [Input(a.shape[1:], dtype=d) for a, d in zip(arrays, dtypes)]
-            outs = self(ins if isinstance(inputs, (list, tuple)) else ins[0])
-            cache[key] = Model(ins, outs)
-            self._inbound_nodes.pop()
-        return cache[key](inputs, training=training)
+        several = isinstance(inputs, (list, tuple))
+        arrays = list(inputs) if several else [inputs]
+        return eager.call_on_arrays(self, arrays, lambda tensors: self(tensors if several else tensors[0]),
+                                    training=training)
 
     # ----- plan emitters ---------------------------------------------------------------------
     def forward(self, ctx):
@@ -265,8 +240,3 @@ def attach_masks(layer, node):
     for tensor, mask in zip(node.outputs, masks):
         tensor.mask = mask
 
-
-def sample_shapes_match(expected, received):
-    """True when two shapes agree past the batch axis, an unknown size (None) matching any."""
-    tail_e, tail_r = tuple(expected[1:]), tuple(received[1:])
-    return len(tail_e) == len(tail_r) and all(e is None or r is None or e == r for e, r in zip(tail_e, tail_r))

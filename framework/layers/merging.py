@@ -9,10 +9,12 @@ import math
 
 import numpy as np
 
+from framework.graph.shapes import format_shape
 from framework.kernels.elementwise import flat
+from framework.graph.tensor import install_operators
 from framework.kernels.merging import select_backward, select_forward
-from framework.layers.core import copy_step
-from framework.layers.layer import Layer, format_shape
+from framework.plan.steps import copy_step
+from framework.layers.layer import Layer
 
 __all__ = ["Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
@@ -263,3 +265,10 @@ def minimum(inputs, **kwargs):
 def concatenate(inputs, axis=-1, **kwargs):
     """``Concatenate(axis=axis, **kwargs)(inputs)``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+LAYERS = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
+
+# ``a + b``, ``a - b``, ``a * b`` on symbolic tensors build these layers
+install_operators(add=lambda a, b: add([a, b]), subtract=lambda a, b: subtract([a, b]),
+                  multiply=lambda a, b: multiply([a, b]))

@@ -11,11 +11,12 @@ import warnings
 import numpy as np
 
 from framework import constraints, initializers, regularizers
+from framework.graph.shapes import format_shape
 from framework.kernels.normalization import (batch_norm_backward_inference, batch_norm_backward_train,
                                              batch_norm_dx_inference, batch_norm_forward_inference,
                                              batch_norm_forward_train, group_norm_backward, group_norm_forward,
                                              layer_norm_backward, layer_norm_forward)
-from framework.layers.layer import Layer, format_shape
+from framework.layers.layer import Layer
 
 
 class _Normalization(Layer):

@@ -8,11 +8,12 @@ real elements in the window. 1-D layers run the 2-D kernels on one row.
 """
 import numpy as np
 
+from framework.graph.shapes import format_shape
 from framework.kernels.pooling import (avg_pool_backward, avg_pool_forward, global_avg_backward,
                                        global_avg_forward, global_max_backward, global_max_forward,
                                        masked_avg_backward, masked_avg_forward, max_pool_backward,
                                        max_pool_forward)
-from framework.layers.layer import Layer, format_shape
+from framework.layers.layer import Layer
 
 _PADDINGS = ("valid", "same")
 _AXES = {1: ("batch", "steps", "channels"), 2: ("batch", "rows", "cols", "channels")}

@@ -1,4 +1,5 @@
-"""Recurrent layers: SimpleRNN, LSTM, GRU with fused Numba cells.
+"""The recurrent-layer base: arguments, calls with states and masks, shapes, config, and the
+per-node run of a sequence in a plan. The cells are in simple_rnn.py, lstm.py and gru.py.
 
 Keras 3 arguments, defaults, weight shapes and gate orders (LSTM i, f, c, o;
 GRU z, r, h), so Keras weights load with ``set_weights`` and give the same
@@ -21,12 +22,14 @@ from YAML calls ``layer([x, h, c, m], mask=True)``; a list ``[x, h, c]`` is
 """
 import numpy as np
 
-from framework import activations, constraints
+from framework import activations, constraints, initializers, regularizers
 from framework.graph.node import Node
+from framework.graph.shapes import format_shape
 from framework.graph.tensor import Mask, SymbolicTensor, is_symbolic
 from framework.kernels import recurrent as K
-from framework.layers.core import matmul_step
-from framework.layers.layer import Layer, format_shape
+from framework.layers import eager
+from framework.layers.layer import Layer
+from framework.plan.steps import matmul_step
 from framework.utils.random import draw_seed
 
 
@@ -197,29 +200,18 @@ class _Recurrent(Layer):
 
     def _call_eager_arrays(self, inputs, initial_state, mask, training):
         """Run on NumPy arrays through a one-layer model's plan (states and mask as extra inputs)."""
-        from framework import backend
-        from framework.layers.core import Input
-        from framework.models.functional import Model
         arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if initial_state is not None:
             arrays += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-        arrays = [np.asarray(a) for a in arrays]
         if mask is not None:
-            arrays.append(np.asarray(mask))
-        key = (tuple((a.shape[1:], a.dtype.name) for a in arrays), mask is not None)
-        cache = self.__dict__.setdefault("_eager_models", {})
-        if key not in cache:
-            dtypes = [a.dtype.name if a.dtype.kind == "f" or a.dtype.kind == "b" else backend.floatx()
-                      for a in arrays]
-            ins = [Input(a.shape[1:], dtype=d) for a, d in zip(arrays, dtypes)]
-            outs = self(ins, mask=True if mask is not None else None)
-            cache[key] = Model(ins if len(ins) > 1 else ins[0], outs)
-            self._inbound_nodes.pop()
-        return cache[key](arrays if len(arrays) > 1 else arrays[0], training=training)
+            arrays.append(mask)
+        masked = mask is not None
+        return eager.call_on_arrays(self, arrays, lambda tensors: self(tensors, mask=True if masked else None),
+                                    flags=masked, training=training, keep_kinds="fb")
 
     # ----- plan emitters -----------------------------------------------------------------------------
     def forward(self, ctx):
-        run = ctx.recurrent = _Run(self, ctx)
+        run = ctx.saved["recurrent"] = _Run(self, ctx)
         steps = run.begin_forward()
         steps.append(matmul_step(run.xs2d, run.kernel, run.gates2d))
         for s in range(run.steps):
@@ -228,7 +220,7 @@ class _Recurrent(Layer):
         return steps
 
     def backward(self, ctx):
-        run = ctx.recurrent
+        run = ctx.saved["recurrent"]
         run.bind_backward(ctx)
         steps = run.begin_backward()
         for s in reversed(range(run.steps)):
@@ -258,7 +250,6 @@ class _Recurrent(Layer):
 
     # ----- config ----------------------------------------------------------------------------------
     def get_config(self):
-        from framework import initializers, regularizers
         config = super().get_config()
         config.update({
             "return_sequences": self.return_sequences, "return_state": self.return_state,
@@ -512,281 +503,3 @@ class _Run:
             np.add(d_h0, carry, out=d_h0)
         steps.append(add_carry)
         return steps
-
-
-class SimpleRNN(_Recurrent):
-    """Fully-connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
-
-    Args:
-        units: size of the state and output. activation: default 'tanh'.
-        use_bias, kernel_initializer='glorot_uniform', recurrent_initializer='orthogonal',
-        bias_initializer='zeros', *_regularizer, *_constraint: as in Keras.
-        dropout, recurrent_dropout: fractions of the inputs / states dropped in training; one
-            mask per batch for all steps (Keras's variational dropout).
-        return_sequences: output every step (batch, T, units) instead of the last (batch, units).
-        return_state: also return the final state. go_backwards: process the sequence reversed
-            (the sequence output stays in processing order, as Keras).
-        stateful: only False. unroll: ignored. seed: seed of the dropout masks.
-
-    Call arguments: ``initial_state`` (a tensor or list of one), ``mask`` (batch, T), ``training``.
-    """
-
-    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
-                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                 recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, seed=None, zero_output_for_mask=False, **kwargs):
-        super().__init__(**kwargs)
-        self._setup(locals())
-
-    def _cell_forward(self, run, s):
-        steps, rec = run.recurrent_product(s, run.recurrent_kernel, run.rec)
-        pre, bias, h_prev, h = run.gates[s], run.bias, run.hs[s], run.hs[s + 1]
-        mask, t, act, params = run.mask, run.time_index(s), run.codes[0], run.params
-
-        def cell_step():
-            K.simple_forward_step(pre, rec, bias, h_prev, h, mask, t, act, params)
-        steps.append(cell_step)
-        return steps
-
-    def _cell_backward(self, run, s):
-        steps = run.recurrent_grad(run.gates[s + 1] if s + 1 < run.steps else None, run.recurrent_kernel.T, s)
-        pre, h, dh_rec, carry, dy = run.gates[s], run.hs[s + 1], run.dh_rec, run.carry, run.dy
-        mask, t, db, act, params = run.mask, run.time_index(s), run.d_bias, run.codes[0], run.params
-
-        def cell_step():
-            K.simple_backward_step(pre, h, dh_rec, carry, dy, s, mask, t, db, act, params)
-        steps.append(cell_step)
-        return steps
-
-
-class LSTM(_Recurrent):
-    """Long Short-Term Memory layer (Hochreiter & Schmidhuber, 1997), Keras's formulation.
-
-    Gates i, f, c, o in the kernel's columns: ``c_t = f * c_{t-1} + i * activation(z_c)``,
-    ``h_t = o * activation(c_t)``, gates through ``recurrent_activation``.
-
-    Args:
-        units, activation='tanh', recurrent_activation='sigmoid', use_bias=True,
-        kernel_initializer='glorot_uniform', recurrent_initializer='orthogonal',
-        bias_initializer='zeros', unit_forget_bias=True (forget-gate bias starts at 1),
-        *_regularizer, *_constraint, dropout, recurrent_dropout, seed, return_sequences,
-        return_state (output, h, c), go_backwards, stateful (only False), unroll (ignored):
-        as SimpleRNN and Keras.
-
-    Call arguments: ``initial_state=[h, c]``, ``mask`` (batch, T), ``training``.
-    """
-
-    GATES = 4
-    STATES = ("h", "c")
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
-                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", zero_output_for_mask=False,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self._setup(locals())
-        self.unit_forget_bias = bool(unit_forget_bias)
-
-    def _bias_init(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        from framework import initializers
-        base, units = initializers.get(self.bias_initializer), self.units
-
-        def forget_bias_one(shape, dtype=None):
-            return np.concatenate([base((units,), dtype=dtype), np.ones(units, dtype),
-                                   base((2 * units,), dtype=dtype)])
-        return forget_bias_one
-
-    def _cells(self, run):
-        if not hasattr(run, "cs"):
-            run.cs = run.ctx.scratch("cs", run.hs.shape)
-            run.act_c = run.ctx.scratch("act_c", (run.steps, run.batch, run.units))
-        return run.cs, run.act_c
-
-    def _extra_initial_slots(self, run):
-        return [self._cells(run)[0][0]]
-
-    def _final_states(self, run):
-        return [run.hs[run.steps], self._cells(run)[0][run.steps]]
-
-    def _extra_state_grads(self, run, d_states):
-        run.dc = run.ctx.scratch("dc", (run.batch, run.units))
-        return [(run.dc, d_states[1] if len(d_states) > 1 else None)]
-
-    def _cell_forward(self, run, s):
-        cs, act_c = self._cells(run)
-        steps, rec = run.recurrent_product(s, run.recurrent_kernel, run.rec)
-        gates, bias = run.gates[s], run.bias
-        c_prev, c, ac, h_prev, h = cs[s], cs[s + 1], act_c[s], run.hs[s], run.hs[s + 1]
-        mask, t, (act, rec_act), params = run.mask, run.time_index(s), run.codes, run.params
-
-        def cell_step():
-            K.lstm_forward_step(gates, rec, bias, c_prev, c, ac, h_prev, h, mask, t, act, rec_act, params)
-        steps.append(cell_step)
-        return steps
-
-    def _cell_backward(self, run, s):
-        cs, act_c = self._cells(run)
-        steps = run.recurrent_grad(run.gates[s + 1] if s + 1 < run.steps else None, run.recurrent_kernel.T, s)
-        gates, ac, c_prev, c, dc = run.gates[s], act_c[s], cs[s], cs[s + 1], run.dc
-        dh_rec, carry, dy, db = run.dh_rec, run.carry, run.dy, run.d_bias
-        mask, t, (act, rec_act), params = run.mask, run.time_index(s), run.codes, run.params
-
-        def cell_step():
-            K.lstm_backward_step(gates, ac, c_prev, c, dc, dh_rec, carry, dy, s, mask, t, db, act, rec_act,
-                                 params)
-        steps.append(cell_step)
-        return steps
-
-    def _initial_state_grads(self, run, d_inputs):
-        steps = []
-        if d_inputs[0] is not None:
-            steps.extend(run.initial_h_grad(run.gates[0], run.recurrent_kernel.T, d_inputs[0]))
-        if len(d_inputs) > 1 and d_inputs[1] is not None:
-            dc, d_c0 = run.dc, d_inputs[1]
-            steps.append(lambda: np.copyto(d_c0, dc))
-        return steps
-
-    def get_config(self):
-        config = super().get_config()
-        config["unit_forget_bias"] = self.unit_forget_bias
-        return config
-
-
-class GRU(_Recurrent):
-    """Gated Recurrent Unit (Cho et al., 2014), Keras's formulation. Gates z, r, h.
-
-    ``h_t = z * h_{t-1} + (1 - z) * activation(x W_h + r * (h_{t-1} U_h + b_rec_h) + b_h)`` with
-    ``reset_after=True`` (the default; bias of shape (2, 3*units): input and recurrent
-    biases), or ``activation(x W_h + (r * h_{t-1}) U_h + b_h)`` with ``reset_after=False``
-    (bias (3*units,)).
-
-    Args: as LSTM, without unit_forget_bias, plus reset_after.
-    Call arguments: ``initial_state`` (a tensor or list of one), ``mask`` (batch, T), ``training``.
-    """
-
-    GATES = 3
-
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
-                 reset_after=True, use_cudnn="auto", zero_output_for_mask=False, **kwargs):
-        super().__init__(**kwargs)
-        self._setup(locals())
-        self.reset_after = bool(reset_after)
-
-    def _bias_shape(self):
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-
-    def _buffers(self, run):
-        if not hasattr(run, "rh"):
-            ctx, units = run.ctx, run.units
-            run.rh = ctx.scratch("rh", (run.steps, run.batch, units))
-            if self.reset_after:
-                run.rec_grads = None
-            else:
-                run.rec_zr = ctx.scratch("rec_zr", (run.batch, 2 * units))
-                run.rec_h = ctx.scratch("rec_h", (run.batch, units))
-        return run.rh
-
-    def _cell_forward(self, run, s):
-        rh = self._buffers(run)
-        gates, bias, h_prev, h = run.gates[s], run.bias, run.hs[s], run.hs[s + 1]
-        mask, t, (act, rec_act), params = run.mask, run.time_index(s), run.codes, run.params
-        u = run.recurrent_kernel
-        if self.reset_after:
-            steps, rec = run.recurrent_product(s, u, run.rec)
-
-            def cell_step():
-                K.gru_forward_step(gates, rec, bias, rh[s], h_prev, h, mask, t, act, rec_act, params)
-            steps.append(cell_step)
-            return steps
-        units, h_prod = run.units, run.h_prod[s]
-        steps, rec_zr = run.recurrent_product(s, u[:, :2 * units], run.rec_zr)
-
-        def reset_step():
-            K.gru_reset_forward_step(gates, rec_zr, bias, rh[s], h_prod, mask, t, act, rec_act, params)
-        steps.append(reset_step)
-        candidate_steps, rec_h = run.recurrent_product(s, u[:, 2 * units:], run.rec_h, h_in=rh[s])
-        steps.extend(candidate_steps)
-
-        def cell_step():
-            K.gru_candidate_forward_step(gates, rec_h, bias, h_prev, h, mask, t, act, rec_act, params)
-        steps.append(cell_step)
-        return steps
-
-    def _rec_grads(self, run):
-        """reset_after: the recurrent-side gate gradients (T, B, 3 units)."""
-        if getattr(run, "rec_grads", None) is None:
-            run.rec_grads = run.ctx.scratch("rec_grads", run.gates.shape)
-        return run.rec_grads
-
-    def _cell_backward(self, run, s):
-        rh = self._buffers(run)
-        units, u = run.units, run.recurrent_kernel
-        gates, h_prev = run.gates[s], run.hs[s]
-        dh_rec, carry, dy, db = run.dh_rec, run.carry, run.dy, run.d_bias
-        mask, t, (act, rec_act), params = run.mask, run.time_index(s), run.codes, run.params
-        if self.reset_after:
-            grads = self._rec_grads(run)
-            steps = run.recurrent_grad(grads[s + 1] if s + 1 < run.steps else None, u.T, s)
-            drec = grads[s]
-
-            def cell_step():
-                K.gru_backward_step(gates, drec, rh[s], h_prev, dh_rec, carry, dy, s, mask, t, db, act, rec_act,
-                                    params)
-            steps.append(cell_step)
-            return steps
-        nxt = run.gates[s + 1, :, :2 * units] if s + 1 < run.steps else None
-        steps = run.recurrent_grad(nxt, u[:, :2 * units].T, s)
-        drh = run.rec_h  # reused: d(r * h_prod) of this step
-        h_prod, draws, rate = run.h_prod[s], run.rec_draws, run.rec_rate
-
-        def cell_step():
-            K.gru_candidate_backward_step(gates, h_prev, dh_rec, carry, dy, s, mask, t, act, rec_act, params)
-        steps.append(cell_step)
-        steps.append(matmul_step(gates[:, 2 * units:], u[:, 2 * units:].T, drh))
-
-        def reset_step():
-            K.gru_reset_backward_step(gates, drh, h_prod, carry, mask, t, db, act, rec_act, params, draws, rate)
-        steps.append(reset_step)
-        return steps
-
-    def _product_gradients(self, run):
-        if run.d_recurrent is None:
-            return []
-        h2d = run.weight_rows(run.h_prod.reshape(-1, run.units))
-        if self.reset_after:
-            grads = run.weight_rows(self._rec_grads(run).reshape(run.gates2d.shape))
-            return [matmul_step(h2d.T, grads, run.d_recurrent)]
-        units, du, gates2d = run.units, run.d_recurrent, run.weight_rows(run.gates2d)
-        rh2d = run.weight_rows(run.rh.reshape(-1, units))
-        return [matmul_step(h2d.T, gates2d[:, :2 * units], du[:, :2 * units]),
-                matmul_step(rh2d.T, gates2d[:, 2 * units:], du[:, 2 * units:])]
-
-    def _initial_state_grads(self, run, d_inputs):
-        if d_inputs[0] is None:
-            return []
-        if self.reset_after:
-            return run.initial_h_grad(self._rec_grads(run)[0], run.recurrent_kernel.T, d_inputs[0])
-        units = run.units
-        return run.initial_h_grad(run.gates[0, :, :2 * units], run.recurrent_kernel[:, :2 * units].T, d_inputs[0])
-
-    def get_config(self):
-        config = super().get_config()
-        config["reset_after"] = self.reset_after
-        return config
-
-
-#: the layer classes this module registers (framework/layers/__init__.py)
-LAYERS = (SimpleRNN, LSTM, GRU)

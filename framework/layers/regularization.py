@@ -10,7 +10,7 @@ the input and no step runs.
 import numpy as np
 
 from framework.kernels.spatial import channel_keep_factors, scale_channels
-from framework.layers.core import copy_step
+from framework.plan.steps import copy_step
 from framework.layers.layer import Layer
 from framework.layers.pooling import as_rows, channels_last, check_rank
 from framework.utils.random import draw_seed

@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 
+from framework.graph.shapes import format_shape
 from framework.kernels.spatial import crop_rows, pad_rows, upsample_nearest, upsample_nearest_backward
-from framework.layers.core import copy_step
-from framework.layers.layer import Layer, format_shape
+from framework.plan.steps import copy_step
+from framework.layers.layer import Layer
 from framework.layers.pooling import channels_last, check_rank, int_tuple
 
 __all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
@@ -441,5 +442,5 @@ class UpSampling2D(_UpSampling):
         return config
 
 
-#: layers registered beyond Flatten, Reshape, Permute, RepeatVector (framework/layers/__init__.py)
-LAYERS = (ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D)
+LAYERS = (Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D,
+          UpSampling1D, UpSampling2D)

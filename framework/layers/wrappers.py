@@ -7,9 +7,11 @@ Its weights are the inner layers' weights, in Keras's order.
 """
 import numpy as np
 
+from framework.graph.shapes import format_shape
 from framework.kernels.elementwise import add_inplace, flat
 from framework.kernels.wrappers import MODES, merge_directions, merge_directions_backward
-from framework.layers.layer import Layer, format_shape
+from framework.layers.layer import Layer
+from framework.layers.serialization import build_layer, layer_config
 from framework.plan.context import StepContext
 
 
@@ -40,16 +42,6 @@ def _view(array, shape):
     view = array.view()
     view.shape = tuple(shape)
     return view
-
-
-def _layer_entry(layer):
-    from framework.config.model_config import layer_config
-    return layer_config(layer)
-
-
-def _build_layer(entry, where):
-    from framework.config.model_config import build_layer
-    return build_layer(entry, where)
 
 
 class Wrapper(Layer):
@@ -152,12 +144,12 @@ class TimeDistributed(Wrapper):
         return _view(array, (array.shape[0] * array.shape[1],) + array.shape[2:])
 
     def _inner(self, ctx):
-        inner = getattr(ctx, "time_distributed_inner", None)
+        inner = ctx.saved.get("time_distributed_inner")
         if inner is None:
             x = ctx.x
             inner = StepContext(_InnerNode(self.layer), [self._rows(x)], None, ctx.weights, ctx.training,
                                 x.shape[0] * x.shape[1], ctx.dtype, _inner_allocator(ctx, "inner"))
-            ctx.time_distributed_inner = inner
+            ctx.saved["time_distributed_inner"] = inner
         return inner
 
     def output_views(self, ctx):
@@ -186,13 +178,13 @@ class TimeDistributed(Wrapper):
     # ----- config ------------------------------------------------------------------------
     def get_config(self):
         config = super().get_config()
-        config["layer"] = _layer_entry(self.layer)
+        config["layer"] = layer_config(self.layer)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        layer = _build_layer(config.pop("layer", None), f"{cls.__name__} config 'layer'")
+        layer = build_layer(config.pop("layer", None), f"{cls.__name__} config 'layer'")
         return cls(layer, **config)
 
 
@@ -257,12 +249,12 @@ class Bidirectional(Wrapper):
                              f"{type(layer).__name__} '{layer.name}', which has no {', '.join(missing)}")
 
     def _copy(self, layer, direction, go_backwards):
-        entry = _layer_entry(layer)
+        entry = layer_config(layer)
         config = entry["config"]
         base = layer.name[len(direction) + 1:] if layer.name.startswith(direction + "_") else layer.name
         config["name"] = f"{direction}_{base}"
         config["go_backwards"] = bool(go_backwards)
-        return _build_layer(entry, f"Layer '{self.name}' (Bidirectional) copying '{layer.name}'")
+        return build_layer(entry, f"Layer '{self.name}' (Bidirectional) copying '{layer.name}'")
 
     def _check_pair(self):
         f, b = self.forward_layer, self.backward_layer
@@ -355,12 +347,12 @@ class Bidirectional(Wrapper):
         return mask, True
 
     def forward(self, ctx):
-        ctx.directions = [self._direction_context(ctx, layer, i)
+        ctx.saved["directions"] = [self._direction_context(ctx, layer, i)
                           for i, layer in enumerate((self.forward_layer, self.backward_layer))]
         steps = []
-        for layer, inner in zip((self.forward_layer, self.backward_layer), ctx.directions):
+        for layer, inner in zip((self.forward_layer, self.backward_layer), ctx.saved["directions"]):
             steps.extend(layer.forward(inner))
-        yf, yb = (self._merge_views(inner.outputs[0]) for inner in ctx.directions)
+        yf, yb = (self._merge_views(inner.outputs[0]) for inner in ctx.saved["directions"])
         out = self._merge_views(ctx.outputs[0])
         out2 = self._merge_views(ctx.outputs[1]) if self.merge_mode is None else out
         mask, masked = self._mask(ctx)
@@ -372,11 +364,11 @@ class Bidirectional(Wrapper):
         return steps
 
     def backward(self, ctx):
-        forward_ctx, backward_ctx = ctx.directions
+        forward_ctx, backward_ctx = ctx.saved["directions"]
         nf = len(self.forward_layer.weights)
         n_states = len(forward_ctx.outputs) - 1
         first_state = self._merged_count()
-        for index, inner in enumerate(ctx.directions):
+        for index, inner in enumerate(ctx.saved["directions"]):
             start = first_state + index * n_states
             inner.d_outputs = [ctx.scratch(("forward", "backward")[index] + "_dy", inner.outputs[0].shape)]
             inner.d_outputs += list(ctx.d_outputs[start:start + n_states])
@@ -385,8 +377,8 @@ class Bidirectional(Wrapper):
         backward_dx = None if ctx.dx is None else ctx.scratch("backward_dx", ctx.dx.shape)
         backward_ctx.d_inputs = [backward_dx]
 
-        yf, yb = (self._merge_views(inner.outputs[0]) for inner in ctx.directions)
-        dyf, dyb = (self._merge_views(inner.d_outputs[0]) for inner in ctx.directions)
+        yf, yb = (self._merge_views(inner.outputs[0]) for inner in ctx.saved["directions"])
+        dyf, dyb = (self._merge_views(inner.d_outputs[0]) for inner in ctx.saved["directions"])
         dy = self._merge_views(ctx.d_outputs[0])
         dy2 = self._merge_views(ctx.d_outputs[1]) if self.merge_mode is None else dy
         mask, masked = self._mask(ctx)
@@ -405,18 +397,18 @@ class Bidirectional(Wrapper):
     # ----- config ------------------------------------------------------------------------
     def get_config(self):
         config = super().get_config()
-        config.update({"merge_mode": self.merge_mode, "layer": _layer_entry(self.forward_layer),
-                       "backward_layer": _layer_entry(self.backward_layer)})
+        config.update({"merge_mode": self.merge_mode, "layer": layer_config(self.forward_layer),
+                       "backward_layer": layer_config(self.backward_layer)})
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         where = f"{cls.__name__} config"
-        layer = _build_layer(config.pop("layer", None), f"{where} 'layer'")
+        layer = build_layer(config.pop("layer", None), f"{where} 'layer'")
         backward = config.pop("backward_layer", None)
         if backward is not None:
-            backward = _build_layer(backward, f"{where} 'backward_layer'")
+            backward = build_layer(backward, f"{where} 'backward_layer'")
         return cls(layer, backward_layer=backward, **config)
 
 

@@ -1,8 +1,8 @@
 """Model classes."""
+from framework.models import eager  # noqa: F401  (installs what runs a layer on arrays)
 from framework.models.functional import Model
 from framework.models.sequential import Sequential
-
-from framework.config.model_config import model_from_config, model_from_json, model_from_yaml
 from framework.saving import load_model
+from framework.saving.model_config import model_from_config, model_from_json, model_from_yaml
 
 Functional = Model

@@ -6,11 +6,17 @@ one node of a larger graph, and the compiler inlines its layers.
 """
 import numpy as np
 
+from framework.graph.flattening import flatten_model
 from framework.graph.node import topological_order
+from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor, is_symbolic
 from framework.layers.core import InputLayer
-from framework.layers.layer import Layer, format_shape, sample_shapes_match, unique_name
+from framework.layers.layer import Layer
+from framework.layers.serialization import MODELS
+from framework.models.summary import summary_text
+from framework.saving import archive, model_config
 from framework.training.trainer import Trainer
+from framework.utils.naming import unique_name
 
 
 def _structure(value, what):
@@ -26,6 +32,7 @@ def _structure(value, what):
                     f"received {type(value).__name__}")
 
 
+@MODELS.register("Functional")
 class Model(Trainer, Layer):
     """A model from ``inputs`` to ``outputs`` (tensors, lists or dicts of tensors).
 
@@ -34,6 +41,8 @@ class Model(Trainer, Layer):
         outputs: tensor(s) computed from them by layer calls.
         name: the model's name.
     """
+
+    has_graph = True
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if inputs is None or outputs is None:
@@ -96,12 +105,27 @@ class Model(Trainer, Layer):
         self._single_input_tail = tails[0] if len(tails) == 1 and None not in tails[0] else None
         self._unknown_sizes = any(None in tail for tail in tails)  # plans are made per batch shape
         self._traced_output_shapes = {}
-        self._invalidate_plans()
+        self.plan_cache.clear()
 
     # ----- graph -------------------------------------------------------------------------
     def graph_nodes(self):
         """Nodes in execution order, Input nodes excluded."""
         return self._nodes
+
+    def flat_graph(self, input_shapes=None):
+        """Every layer call, nested models inlined, as the plan compiler takes them
+        (``framework.graph.flattening.flatten_model``)."""
+        return flatten_model(self, input_shapes)
+
+    @property
+    def input_structure(self):
+        """('single' | 'list' | 'dict', the dict's keys or None): how the inputs were given."""
+        return self._input_kind, self._input_keys
+
+    @property
+    def output_structure(self):
+        """('single' | 'list' | 'dict', the dict's keys or None): how the outputs were given."""
+        return self._output_kind, self._output_keys
 
     @property
     def layers(self):
@@ -202,21 +226,32 @@ class Model(Trainer, Layer):
     def _call_eager(self, inputs, training=False):
         return self.call_on_arrays(inputs, training=bool(training))
 
+    # ----- config, files, summary -------------------------------------------------------------
     def get_config(self):
-        """Topology and layer configs as plain data (see framework.config.model_config)."""
-        from framework.config.model_config import model_config
-        return model_config(self)
+        """Topology and layer configs as plain data (see framework.saving.model_config)."""
+        return model_config.model_config(self)
 
     @classmethod
     def from_config(cls, config):
-        from framework.config.model_config import model_from_config
-        return model_from_config(config, sequential=cls.__name__ == "Sequential" or None)
+        return model_config.model_from_config(config, sequential=cls.__name__ == "Sequential" or None)
 
     def to_yaml(self):
         """The model config as YAML (``framework.models.model_from_yaml`` reads it back)."""
-        from framework.config.model_config import to_yaml
-        return to_yaml(self)
+        return model_config.to_yaml(self)
 
     def to_json(self, **kwargs):
-        from framework.config.model_config import to_json
-        return to_json(self, **kwargs)
+        return model_config.to_json(self, **kwargs)
+
+    def save(self, filepath):
+        """One file with config, weights, compile settings, optimizer state and training position
+        (written to a temporary file, then renamed). ``.fw`` is the conventional extension."""
+        archive.save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        archive.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        archive.load_weights(self, filepath)
+
+    def summary(self, print_fn=None, line_length=None):
+        (print_fn or print)(summary_text(self))

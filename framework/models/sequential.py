@@ -1,17 +1,25 @@
 """Sequential: a plain stack of single-input, single-output layers."""
 from framework.graph.tensor import SymbolicTensor
 from framework.layers.core import Input, InputLayer
-from framework.layers.layer import Layer, unique_name
+from framework.layers.layer import Layer
+from framework.layers.serialization import MODELS
 from framework.models.functional import Model
 from framework.training.trainer import Trainer
+from framework.utils.naming import unique_name
 
 
+@MODELS.register("Sequential")
 class Sequential(Model):
     """A linear stack of layers.
 
     The input shape comes from an ``Input``/``InputLayer`` added first, from
     ``input_shape=`` on the first layer, from ``build(input_shape)``, or from
     the first data the model sees.
+
+    Args:
+        layers: the layers to stack (an ``Input`` may come first).
+        name: the model's name.
+        trainable: whether the model's weights train.
     """
 
     def __init__(self, layers=None, name=None, trainable=True):
@@ -59,9 +67,9 @@ class Sequential(Model):
     def _declared_shape(self):
         if self._input_tensor is not None:
             return self._input_tensor
-        if self._stack and self._stack[0]._declared_input_shape is not None:
+        if self._stack and self._stack[0].declared_input_shape is not None:
             first = self._stack[0]
-            return Input(first._declared_input_shape, batch_size=first._declared_batch_size,
+            return Input(first.declared_input_shape, batch_size=first.declared_batch_size,
                          dtype=first.dtype)
         return None
 

@@ -1,6 +1,5 @@
 """model.summary(): layers, output shapes and parameters, plus bytes and FLOPs from a plan."""
-from framework.layers.layer import format_shape
-from framework.plan.graph_flattening import flatten_model
+from framework.graph.shapes import format_shape
 
 
 def _human(n, unit):
@@ -17,9 +16,9 @@ def summary_text(model):
         raise ValueError(f"Model '{model.name}' has not been built yet, so its layers have no shapes: give it "
                          "an Input (or input_shape= on the first layer), call build(input_shape), or fit it first")
     # a model declared with unknown sizes has plans per batch shape only: no FLOPs or plan memory
-    plan = None if getattr(model, "_unknown_sizes", False) else model._plan("predict", 1)
+    plan = None if getattr(model, "_unknown_sizes", False) else model.plan("predict", 1)
     items = plan.describe if plan is not None else [
-        {"layer": entry.layer, "node": entry.node, "flops": None} for entry in flatten_model(model)[2]]
+        {"layer": entry.layer, "node": entry.node, "flops": None} for entry in model.flat_graph()[2]]
     rows = [("Layer (type)", "Output Shape", "Param #", "FLOPs")]
     for item in items:
         layer, node = item["layer"], item["node"]
@@ -36,7 +35,7 @@ def summary_text(model):
             lines.append("=" * sum(widths))
     trainable = sum(w.value.size for w in model.trainable_weights)
     total = model.count_params()
-    itemsize = model._dtype().itemsize
+    itemsize = model.arena_dtype().itemsize
     lines += ["=" * sum(widths),
               f"Total params: {total:,} ({_human(total * itemsize, 'B')})",
               f"Trainable params: {trainable:,}",
@@ -47,7 +46,7 @@ def summary_text(model):
                   f"Predict plan buffers (batch 1, reused by liveness): {_human(plan.nbytes, 'B')}"]
     else:
         lines.append("FLOPs and plan memory depend on the input sizes, which this model leaves unknown")
-    train = [p for (mode, *_), p in model._plans.items() if mode == "train"]
+    train = [p for p in model.plan_cache.plans() if p.mode == "train"]
     if train:
         biggest = max(train, key=lambda p: p.batch_size)
         lines.append(f"Training plan buffers (batch {biggest.batch_size}): {_human(biggest.nbytes, 'B')}")

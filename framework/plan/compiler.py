@@ -12,7 +12,6 @@ import numpy as np
 from framework.kernels.elementwise import add_inplace, flat, scale_inplace
 from framework.plan.buffers import Allocator
 from framework.plan.context import StepContext
-from framework.plan.graph_flattening import flatten_model
 from framework.plan.masking import MaskBuffers, bind_row_weights, loss_normalizes, masked_output, row_buffer
 from framework.plan.plan import Plan
 
@@ -35,12 +34,14 @@ class LossSpec:
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
                  training=None, input_gradients=False, input_shapes=None):
-    """Build a Plan. ``specs``: one LossSpec per output (train/eval); ``grad_views``:
+    """Build a Plan. ``model``: anything with ``flat_graph(input_shapes)`` returning its layer
+    calls as ``framework.graph.flattening.flatten_model`` makes them (the compiler imports
+    nothing of the graph or the layers: it calls what it is given). ``specs``: one LossSpec per output (train/eval); ``grad_views``:
     id(variable) -> gradient view for the variables this plan trains; ``training``
     overrides the mode's training flag (``model(x, training=True)``); ``input_gradients``
     makes a train plan also compute d(loss)/d(inputs) into ``plan.input_grads``;
     ``input_shapes`` gives the sample shape of each input of a model declared with
-    unknown sizes (see graph_flattening)."""
+    unknown sizes (see framework.graph.flattening)."""
     if mode not in MODES:
         raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
     compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
@@ -81,7 +82,7 @@ class _Compiler:
 
     # ----- build -------------------------------------------------------------------------
     def build(self):
-        self.input_keys, self.output_keys, self.entries, self.tensors = flatten_model(self.model, self.input_shapes)
+        self.input_keys, self.output_keys, self.entries, self.tensors = self.model.flat_graph(self.input_shapes)
         self.buffers = {}
         for key in self.input_keys:
             self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))
@@ -105,6 +106,7 @@ class _Compiler:
             plan.constraint_steps = self._bind_constraints()
         plan.nbytes = self.alloc.nbytes
         plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
+        plan.bind_row_views()
         return plan
 
     # ----- liveness (predict plans) ------------------------------------------------------------

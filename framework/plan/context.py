@@ -9,12 +9,26 @@ has one entry per input, None or a (batch, steps) buffer of 1.0/0.0 to read;
 mask (its forward must fill it), else None. Layers always
 *write* gradients; the compiler arranges accumulation at fan-outs and for
 shared layers. ``scratch(key, ...)`` returns the same buffer to forward and
-backward, which is how forward saves what backward needs.
+backward, which is how forward saves what backward needs; ``saved`` holds what
+is not a buffer (views, a recurrent run's bookkeeping, an inner layer's
+context), by the layer's own keys.
 """
 import numpy as np
 
 
 class StepContext:
+    """The buffers and settings of one node in one plan, as its layer's emitters see them.
+
+    Args:
+        node: the graph node (``node.layer`` emits the steps).
+        inputs: input buffers; ``outputs``: output buffers (None until the compiler allocates them).
+        weights: the layer's weight arrays (views into the parameter arena).
+        training: whether the plan runs in training mode.
+        batch_size: the plan's batch size.
+        dtype: the compute dtype.
+        allocate: ``allocate(shape, dtype)`` for scratch buffers.
+    """
+
     def __init__(self, node, inputs, outputs, weights, training, batch_size, dtype, allocate):
         self.node = node
         self.layer = node.layer
@@ -30,6 +44,7 @@ class StepContext:
         self.d_weights = None
         self.input_masks = [None] * len(inputs)
         self.output_masks = None
+        self.saved = {}  # what forward keeps for backward that is not a buffer, by the layer's keys
         self._allocate = allocate
         self._scratch = {}
 

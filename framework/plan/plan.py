@@ -3,20 +3,33 @@
 Nothing is looked up, dispatched on type or allocated while a step runs: every
 callable was bound to its buffers when the plan was compiled.
 """
-import numpy as np
+from framework.plan.steps import rows2d
 
 
 class Plan:
-    """Buffers and bound steps for one mode ('train', 'eval', 'predict') and batch size."""
+    """Buffers and bound steps for one mode ('train', 'eval', 'predict') and batch size.
+
+    Args:
+        mode: 'train', 'eval' or 'predict'.
+        batch_size: the number of samples every buffer holds.
+        dtype: the compute dtype of the buffers (float32 or float64).
+    """
 
     def __init__(self, mode, batch_size, dtype):
         self.mode = mode
         self.batch_size = batch_size
         self.dtype = dtype
+        # buffers the loop fills and reads, one per model input / output
         self.inputs = []
         self.outputs = []
         self.targets = []
         self.sample_weights = []
+        self.input_grads = []      # d(loss)/d(inputs) when compiled with input_gradients=True
+        # (samples, features) views of those buffers, which the batch gather writes
+        self.input_rows = []
+        self.target_rows = []
+        self.weight_rows = []
+        # bound steps, in the order a step runs them
         self.forward = []
         self.loss_steps = []
         self.backward = []
@@ -26,11 +39,18 @@ class Plan:
         self.metric_steps = []
         self.optimizer_step = None
         self.constraint_steps = []
-        self.describe = []
-        self.snapshot = []
+        # what the plan can say of itself
+        self.describe = []         # per layer call: layer, node, FLOPs (summary())
+        self.snapshot = []         # (variable, version) pairs the steps were bound to
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
+
+    def bind_row_views(self):
+        """Make the (samples, features) views of the input, target and sample-weight buffers."""
+        self.input_rows = [rows2d(b) for b in self.inputs]
+        self.target_rows = [rows2d(b) for b in self.targets]
+        self.weight_rows = [b.reshape(-1, 1) for b in self.sample_weights]
 
     def is_stale(self):
         """True when a weight moved to another arena since this plan was bound."""

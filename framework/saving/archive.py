@@ -2,7 +2,7 @@
 
 Members (all data, no code):
     metadata.yaml    format version, weight paths and shapes
-    model.yaml       the model config (framework.config.model_config)
+    model.yaml       the model config (framework.saving.model_config)
     weights.npz      the weights, in ``model.weights`` order
     compile.yaml     optimizer, losses and metrics, when the model was compiled
     optimizer.npz    the optimizer's slots (momentum, Adam's m and v, ...)
@@ -22,7 +22,10 @@ import zipfile
 import numpy as np
 import yaml
 
-from framework.config.model_config import model_from_document, plain, to_yaml
+from framework import losses, metrics, optimizers
+from framework.layers.serialization import plain
+from framework.saving.model_config import model_from_document, to_yaml
+from framework.utils.random import get_global_state, set_global_state
 
 FORMAT = "framework.archive/1"
 MEMBERS = ("metadata.yaml", "model.yaml", "weights.npz", "compile.yaml", "optimizer.npz", "state.yaml")
@@ -82,8 +85,7 @@ def save_model(model, path):
 
 def compile_config(model):
     """compile()'s arguments as plain data (objects serialized by registry name)."""
-    from framework import losses, metrics, optimizers
-    cfg = model._compile_config
+    cfg = model.compile_arguments
 
     def each(value, serialize):
         if isinstance(value, dict):
@@ -99,8 +101,7 @@ def compile_config(model):
 
 
 def training_state(model, optimizer_scalars):
-    from framework.utils.random import get_global_state
-    return {"optimizer": optimizer_scalars, "epochs_done": model._epochs_done,
+    return {"optimizer": optimizer_scalars, "epochs_done": model.epochs_done,
             "global_rng": get_global_state(),
             "layer_rng": [layer.generator.bit_generator.state for layer in _random_layers(model)]}
 
@@ -112,9 +113,8 @@ def _random_layers(model):
 
 
 def _flat_layers(model):
-    from framework.models.functional import Model
     for layer in model.layers:
-        if isinstance(layer, Model):
+        if layer.has_graph:
             yield from _flat_layers(layer)
         else:
             yield layer
@@ -202,10 +202,9 @@ def _assign_weights(model, arrays, described, path):
 
 
 def _restore_training_state(model, state, slots):
-    from framework.utils.random import set_global_state
-    arena = model._ensure_arena()
-    model.optimizer.set_state(state.get("optimizer", {}), slots, arena["params"].size, arena["params"].dtype)
-    model._epochs_done = int(state.get("epochs_done", 0))
+    arena = model.parameter_arena()
+    model.optimizer.set_state(state.get("optimizer", {}), slots, arena.params.size, arena.params.dtype)
+    model.epochs_done = int(state.get("epochs_done", 0))
     layers, states = _random_layers(model), state.get("layer_rng") or []
     if len(states) != len(layers):
         raise ArchiveError(f"saved training state has {len(states)} random layer states, the model has "

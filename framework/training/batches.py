@@ -14,7 +14,7 @@ import math
 import warnings
 
 from framework.kernels.elementwise import copy_rows, gather_rows
-from framework.training.data import batch_source
+from framework.plan.steps import rows2d
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import global_generator
 
@@ -26,12 +26,12 @@ def is_stream(data):
 
 def fill_batch(plan, xs, ys, sws, order, start):
     """Rows ``order[start:start+batch]`` (consecutive rows when order is None) into the plan."""
-    for src, dst in zip(xs, plan.input_views):
+    for src, dst in zip(xs, plan.input_rows):
         _rows(src, order, start, dst)
-    for src, dst in zip(ys or [], plan.target_views):
+    for src, dst in zip(ys or [], plan.target_rows):
         if src is not None:
             _rows(src, order, start, dst)
-    for src, dst, buf in zip(sws or [], plan.weight_views, plan.sample_weights):
+    for src, dst, buf in zip(sws or [], plan.weight_rows, plan.sample_weights):
         if src is None:
             buf.fill(1)
         else:
@@ -52,8 +52,8 @@ def sample_shapes(xs):
 
 def source_views(xs, ys, sws):
     """2-D (samples, features) views of inputs, targets and sample weights, as the gather reads them."""
-    return ([batch_source(a) for a in xs],
-            [None if a is None else batch_source(a) for a in (ys or [])],
+    return ([rows2d(a) for a in xs],
+            [None if a is None else rows2d(a) for a in (ys or [])],
             [None if w is None else w.reshape(-1, 1) for w in (sws or [])])
 
 

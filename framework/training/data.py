@@ -6,7 +6,7 @@ with a 2-D (samples, features) view that the batch gather reads.
 """
 import numpy as np
 
-from framework.layers.layer import format_shape
+from framework.graph.shapes import format_shape
 
 
 def as_array(value, what):
@@ -66,7 +66,8 @@ def model_input_names(model):
     """Names data is matched by: the keys of a dict given to Model(inputs=...), else the Input names."""
     if not (getattr(model, "built", False) and model.inputs):
         return ["input"]
-    return list(model._input_keys) if model._input_kind == "dict" else model.input_names
+    kind, keys = model.input_structure
+    return list(keys) if kind == "dict" else model.input_names
 
 
 def adapt_targets(y, output_names, target_shapes, loss_names):
@@ -147,8 +148,3 @@ def sample_weights_per_output(sample_weight, class_weight, targets, output_names
             table[int(k)] = v
         result[0] = table[labels]
     return result
-
-
-def batch_source(array):
-    """The 2-D (samples, features) view the gather kernel reads."""
-    return array.reshape(len(array), -1) if array.ndim != 2 else array

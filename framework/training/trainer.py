@@ -12,11 +12,9 @@ import numpy as np
 from framework import backend, optimizers
 from framework import callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from framework.callbacks import CallbackList, History, ProgbarLogger
-from framework.kernels.elementwise import copy_rows
-from framework.layers.layer import format_shape
-from framework.plan.arena import gradient_views, pack
+from framework.graph.shapes import format_shape
+from framework.plan.cache import PlanCache
 from framework.plan.compiler import LossSpec, compile_plan
-from framework.plan.graph_flattening import flatten_model
 from framework.training import data as data_adapter
 from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, sample_shapes, source_views
 
@@ -29,13 +27,13 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._compile_config = None
-        self._plans = {}
+        self.compile_arguments = None  # compile()'s loss, loss_weights, metrics, weighted_metrics as given
+        self.plan_cache = PlanCache()
         self._specs = None
         self._loss_totals = None
-        self._arena_state = None
         self._compiled_trainable = None
-        self._epochs_done = 0
+        self._resume_epoch = None
+        self.epochs_done = 0  # epochs completed by fit: saved with the model, so training resumes there
 
     # ----- compile -------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -45,19 +43,15 @@ class Trainer:
         self.optimizer = optimizers.get(optimizer)
         for item in (loss.values() if _per_output_dict(loss) else loss if isinstance(loss, (list, tuple)) else [loss]):
             _trainable_loss(item)
-        self._compile_config = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
-                                    weighted_metrics=weighted_metrics)
+        self.compile_arguments = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                      weighted_metrics=weighted_metrics)
         self.compiled = True
         self._specs = None
-        self._invalidate_plans()
+        self.plan_cache.clear()
         # as in Keras, which weights train is decided now: set layer.trainable before compile()
         self._compiled_trainable = list(self.trainable_weights) if self.built and self.outputs else None
         if getattr(self, "built", False) and self.outputs:
             self._training_setup()
-
-    def _invalidate_plans(self):
-        self._plans = {}
-        self._arena_state = None
 
     def _per_output(self, value, what):
         names = self.output_names
@@ -77,7 +71,7 @@ class Trainer:
         """Resolve losses and metrics per output once the output shapes are known."""
         if self._specs is not None:
             return self._specs
-        cfg = self._compile_config
+        cfg = self.compile_arguments
         names = self.output_names
         losses = [_trainable_loss(l) for l in self._per_output(cfg["loss"], "loss")]
         if all(l is None for l in losses):
@@ -132,56 +126,43 @@ class Trainer:
                              "evaluation: model.compile(optimizer, loss, metrics)")
 
     # ----- arena and plans ---------------------------------------------------------------------
-    def _dtype(self):
+    def arena_dtype(self):
+        """The dtype of the parameter arena and of the plans' buffers: the weights' own."""
         weights = self.weights
         return np.dtype(weights[0].dtype) if weights else backend.standardize_dtype()
 
-    def _ensure_arena(self):
-        """Pack weights so the trainable ones are one run; (params, grads, grad views by id)."""
+    def parameter_arena(self):
+        """The weights packed for training (``framework.plan.cache.ParameterArena``): the trainable
+        ones (as compile() saw them) form one contiguous run, with gradients of the same layout."""
         if self.compiled and self._compiled_trainable is None:
             self._compiled_trainable = list(self.trainable_weights)  # built after compile()
         trainable = self._compiled_trainable if self.compiled else self.trainable_weights
-        state = self._arena_state
-        if state is not None and all(v.version == ver for v, ver in state["versions"]):
-            return state
         trained = {id(v) for v in trainable}
-        others = [v for v in self.weights if id(v) not in trained]
-        dtype = self._dtype()
-        params = pack(trainable, others, dtype)
-        grads = np.zeros(params.size, dtype=dtype)
-        views = {id(v): g for v, g in zip(trainable, gradient_views(trainable, grads))}
-        self._plans = {}
-        offsets = np.cumsum([0] + [v.value.size for v in trainable])
-        self._arena_state = {"params": params, "grads": grads, "views": views,
-                             "segments": list(zip(offsets[:-1].tolist(), offsets[1:].tolist())),
-                             "versions": [(v, v.version) for v in trainable + others],
-                             "step": None}
-        return self._arena_state
+        return self.plan_cache.arena(trainable, [v for v in self.weights if id(v) not in trained],
+                                     self.arena_dtype())
 
-    def _plan(self, mode, batch_size, training=None, input_shapes=None):
-        """The plan for ``mode`` and ``batch_size``, compiled on first use. ``input_shapes``, the
-        batch's sample shapes, choose the plan of a model declared with unknown sizes."""
+    def plan(self, mode, batch_size, training=None, input_shapes=None):
+        """The plan for ``mode`` ('train', 'eval', 'predict') and ``batch_size``, compiled on first
+        use. ``input_shapes``, the batch's sample shapes, choose the plan of a model declared with
+        unknown sizes; ``training`` overrides the mode's training flag (``model(x, training=True)``)."""
         shapes = self._known_shapes(input_shapes)
         key = (mode, batch_size, training, shapes)
-        plan = self._plans.get(key)
-        if plan is not None and not plan.is_stale():
+        plan = self.plan_cache.get(key)
+        if plan is not None:
             return plan
-        state = self._ensure_arena()
-        plan = self._plans.get(key)
-        if plan is not None and not plan.is_stale():
+        arena = self.parameter_arena()
+        plan = self.plan_cache.get(key)  # packing may have dropped stale plans, not this one
+        if plan is not None:
             return plan
         specs = self._training_setup() if mode != "predict" else None
         grad_views, step = {}, None
         if mode == "train":
-            if state["step"] is None:
-                state["step"] = self.optimizer.bind(state["params"], state["grads"], segments=state["segments"])
-            grad_views, step = state["views"], state["step"]
-        plan = compile_plan(self, mode, batch_size, self._dtype(), specs, grad_views, step, training=training,
+            if arena.optimizer_step is None:
+                arena.optimizer_step = self.optimizer.bind(arena.params, arena.grads, segments=arena.segments)
+            grad_views, step = arena.grad_views, arena.optimizer_step
+        plan = compile_plan(self, mode, batch_size, self.arena_dtype(), specs, grad_views, step, training=training,
                             input_shapes=shapes)
-        plan.input_views = [data_adapter.batch_source(b) for b in plan.inputs]
-        plan.target_views = [data_adapter.batch_source(b) for b in plan.targets]
-        plan.weight_views = [b.reshape(-1, 1) for b in plan.sample_weights]
-        self._plans[key] = plan
+        self.plan_cache.put(key, plan)
         return plan
 
     def _known_shapes(self, input_shapes):
@@ -202,7 +183,7 @@ class Trainer:
             return [t.shape for t in self.outputs]
         key = sample_shapes(xs)
         if key not in self._traced_output_shapes:
-            _, output_keys, _, tensors = flatten_model(self, key)
+            _, output_keys, _, tensors = self.flat_graph(key)
             self._traced_output_shapes[key] = [tensors[k].shape for k in output_keys]
         return self._traced_output_shapes[key]
 
@@ -303,7 +284,7 @@ class Trainer:
         self._nan_reported = False
         self._resume_epoch = None
         cbs.on_train_begin()
-        if self._resume_epoch is not None:  # a BackupAndRestore backup was restored
+        if self._resume_epoch is not None:  # a callback restored a backup (resume_from_epoch)
             initial_epoch = max(initial_epoch, self._resume_epoch)
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -311,7 +292,7 @@ class Trainer:
             cbs.on_epoch_begin(epoch)
             seen = 0
             for step, (size, shapes, load) in enumerate(train.epoch()):
-                plan = self._plan("train", size, input_shapes=shapes)
+                plan = self.plan("train", size, input_shapes=shapes)
                 cbs.on_train_batch_begin(step)
                 load(plan)
                 loss = plan.train_step()
@@ -330,12 +311,13 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._run_evaluation(val, cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
-            self._epochs_done = epoch + 1
+            self.epochs_done = epoch + 1
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        if epochs > initial_epoch and self._arena_state is not None:
-            self.optimizer.finalize_variable_values(self._arena_state["params"])  # EMA weights, as Keras
+        arena = self.plan_cache.current_arena()
+        if epochs > initial_epoch and arena is not None:
+            self.optimizer.finalize_variable_values(arena.params)  # EMA weights, as Keras
         cbs.on_train_end(logs)
         return history
 
@@ -414,7 +396,7 @@ class Trainer:
         penalty = self._penalty()
         cbs.on_test_begin()
         for step, (size, shapes, load) in enumerate(batches.epoch()):
-            plan = self._plan("eval", size, input_shapes=shapes)
+            plan = self.plan("eval", size, input_shapes=shapes)
             cbs.on_test_batch_begin(step)
             load(plan)
             self._track_loss(plan, plan.eval_step() + penalty, size)
@@ -448,7 +430,7 @@ class Trainer:
         pieces = []
         cbs.on_predict_begin()
         for step, (size, shapes, load) in enumerate(batches.epoch()):
-            plan = self._plan("predict", size, input_shapes=shapes)
+            plan = self.plan("predict", size, input_shapes=shapes)
             cbs.on_predict_batch_begin(step)
             load(plan)
             plan.run_forward()
@@ -473,14 +455,9 @@ class Trainer:
 
     def _run_single_batch(self, xs, training):
         """The lean path: one plan of len(x), no callbacks; outputs copied out."""
-        plan = self._plan("predict", len(xs[0]), training=training, input_shapes=sample_shapes(xs))
-        for x, buf in zip(xs, plan.inputs):
-            if x.dtype == buf.dtype:
-                np.copyto(buf, x)
-            else:
-                copy_rows(data_adapter.batch_source(x), 0, data_adapter.batch_source(buf))
-        for step in plan.forward:
-            step()
+        plan = self.plan("predict", len(xs[0]), training=training, input_shapes=sample_shapes(xs))
+        fill_batch(plan, *source_views(xs, None, None), None, 0)
+        plan.run_forward()
         return self._structure_outputs([o.copy() for o in plan.outputs])
 
     # ----- single batches ----------------------------------------------------------------------
@@ -491,7 +468,7 @@ class Trainer:
         ``reset_metrics()`` (fit and evaluate reset them)."""
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
-        plan = self._plan("train", len(xs[0]), input_shapes=sample_shapes(xs))
+        plan = self.plan("train", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         loss = plan.train_step()
         self._track_loss(plan, loss, len(xs[0]))
@@ -501,7 +478,7 @@ class Trainer:
         """Loss (and metrics) on one batch, without updating weights."""
         self._require_compiled()
         xs, ys, sws = self._prepare(x, y, sample_weight)
-        plan = self._plan("eval", len(xs[0]), input_shapes=sample_shapes(xs))
+        plan = self.plan("eval", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
         self._track_loss(plan, plan.eval_step() + self._penalty(), len(xs[0]))
         return self._batch_logs(return_dict)
@@ -534,23 +511,10 @@ class Trainer:
     def count_params(self):
         return int(sum(w.value.size for w in self.weights))
 
-    def save(self, filepath):
-        """One file with config, weights, compile settings, optimizer state and training position
-        (written to a temporary file, then renamed). ``.fw`` is the conventional extension."""
-        from framework.saving import save_model
-        save_model(self, filepath)
-
-    def save_weights(self, filepath):
-        from framework.saving import save_weights
-        save_weights(self, filepath)
-
-    def load_weights(self, filepath):
-        from framework.saving import load_weights
-        load_weights(self, filepath)
-
-    def summary(self, print_fn=None, line_length=None):
-        from framework.models.summary import summary_text
-        (print_fn or print)(summary_text(self))
+    def resume_from_epoch(self, epoch):
+        """Continue the running fit at ``epoch`` (0-based): what a callback that restored a backup in
+        ``on_train_begin`` calls (``BackupAndRestore``)."""
+        self._resume_epoch = int(epoch)
 
 
 def _per_output_dict(value):

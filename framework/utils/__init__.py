@@ -1,6 +1,7 @@
 """Utilities: seeding, one-hot encoding, session reset."""
 import numpy as np
 
+from framework.utils.naming import reset_names
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
 from framework.utils.serialization import register_serializable
@@ -27,7 +28,6 @@ def to_categorical(x, num_classes=None):
 
 def clear_session():
     """Reset layer name counters (names start again at 'dense', 'dense_1', ...)."""
-    from framework.layers.layer import reset_names
     reset_names()
 
 

@@ -3,22 +3,18 @@
 Files (YAML configs, saved models) name classes; loading looks those names up in
 the registries and nowhere else, so a user class must be registered before a
 file that names it is loaded. Nothing is ever imported from a path in a file.
+A class joins the registry whose base class it subclasses (``registry_for``).
 """
+from framework.config.registry import registry_for
 
 
 def _registry_for(cls):
-    from framework import (callbacks, constraints, initializers, layers, losses, metrics, optimizers,
-                           regularizers, schedules)
-    bases = [(layers.Layer, layers.REGISTRY), (losses.Loss, losses.REGISTRY), (metrics.Metric, metrics.REGISTRY),
-             (optimizers.Optimizer, optimizers.REGISTRY), (callbacks.Callback, callbacks.REGISTRY),
-             (initializers.Initializer, initializers.REGISTRY), (regularizers.Regularizer, regularizers.REGISTRY),
-             (constraints.Constraint, constraints.REGISTRY), (schedules.LearningRateSchedule, schedules.REGISTRY)]
-    for base, registry in bases:
-        if isinstance(cls, type) and issubclass(cls, base):
-            return registry
-    raise TypeError(f"register_serializable: {cls!r} is not a subclass of a serializable framework class "
-                    f"(Layer, Loss, Metric, Optimizer, Callback, Initializer, Regularizer, Constraint, "
-                    f"LearningRateSchedule)")
+    registry = registry_for(cls)
+    if registry is None:
+        raise TypeError(f"register_serializable: {cls!r} is not a subclass of a serializable framework class "
+                        f"(Layer, Loss, Metric, Optimizer, Callback, Initializer, Regularizer, Constraint, "
+                        f"LearningRateSchedule)")
+    return registry
 
 
 def register_serializable(package="Custom", name=None):

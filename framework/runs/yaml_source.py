@@ -22,7 +22,13 @@ MAX_VALUES = 1_000_000  # values built from one document (aliases count each tim
 
 
 class Problem:
-    """One problem in a config: where (``source``, ``line``) and what (``message``)."""
+    """One problem in a config: where (``source``, ``line``) and what (``message``).
+
+    Args:
+        source: the file (or ``--set ...`` argument) it is in, or None.
+        line: its 1-based line, or None when unknown.
+        message: what is wrong, and what would be right.
+    """
 
     __slots__ = ("source", "line", "message")
 
@@ -52,6 +58,9 @@ class ConfigError(ValueError):
 
     ``problems`` is a list of ``Problem`` (each prints as ``file:line: message``);
     ``str(error)`` lists them all, one per line.
+
+    Args:
+        problems: a list of ``Problem`` objects or texts, or a single one.
     """
 
     def __init__(self, problems):
@@ -76,6 +85,9 @@ class Locations:
     ``where(path)`` gives ``(source, line)`` of the value at ``path``, or of its
     nearest ancestor that has one; ``key=True`` prefers the line of the key that
     leads to ``path`` (for "unknown key" problems).
+
+    Args:
+        source: the file the values come from (the default source of every path).
     """
 
     def __init__(self, source):

@@ -5,25 +5,27 @@ and the others), so a class registered later, including a user class
 registered with ``framework.utils.register_serializable``, is usable in a
 config and listed in the reference at once.
 """
-import importlib
 import inspect
+import json
 
+from framework import (activations, callbacks, constraints, initializers, layers, losses, metrics, optimizers,
+                       regularizers, schedules)
 from framework.config.registry import did_you_mean
 
 REQUIRED = inspect.Parameter.empty
 
-# kind -> (module holding REGISTRY, attribute), resolved lazily
+# kind -> its registry
 _KINDS = {
-    "layer": ("framework.layers", "REGISTRY"),
-    "loss": ("framework.losses", "REGISTRY"),
-    "metric": ("framework.metrics", "REGISTRY"),
-    "optimizer": ("framework.optimizers", "REGISTRY"),
-    "callback": ("framework.callbacks", "REGISTRY"),
-    "schedule": ("framework.schedules", "REGISTRY"),
-    "initializer": ("framework.initializers", "REGISTRY"),
-    "regularizer": ("framework.regularizers", "REGISTRY"),
-    "constraint": ("framework.constraints", "REGISTRY"),
-    "activation": ("framework.activations", "_REGISTRY"),
+    "layer": layers.REGISTRY,
+    "loss": losses.REGISTRY,
+    "metric": metrics.REGISTRY,
+    "optimizer": optimizers.REGISTRY,
+    "callback": callbacks.REGISTRY,
+    "schedule": schedules.REGISTRY,
+    "initializer": initializers.REGISTRY,
+    "regularizer": regularizers.REGISTRY,
+    "constraint": constraints.REGISTRY,
+    "activation": activations.REGISTRY,
 }
 
 PLURAL = {"layer": "layers", "loss": "losses", "metric": "metrics", "optimizer": "optimizers",
@@ -59,8 +61,7 @@ def argument_kind(argument):
 
 
 def registry(kind):
-    module, attribute = _KINDS[kind]
-    return getattr(importlib.import_module(module), attribute)
+    return _KINDS[kind]
 
 
 def entries(kind):
@@ -104,6 +105,15 @@ def find(kind, name):
         if candidate in reg and (kind, candidate) not in NOT_IN_CONFIGS:
             return reg.lookup(candidate)
     raise KeyError(name)
+
+
+def is_registered(kind, name):
+    """True when ``name`` is a usable ``kind``, or a metric name compile resolves ('accuracy', 'acc')."""
+    try:
+        find(kind, name)
+        return True
+    except KeyError:
+        return kind == "metric" and isinstance(name, str) and name.lower() in ("accuracy", "acc")
 
 
 def unknown_name(kind, name):
@@ -177,7 +187,6 @@ def format_default(value):
     if isinstance(value, tuple):
         value = list(value)
     if isinstance(value, (list, dict)):
-        import json
         try:
             return json.dumps(value)
         except TypeError:

@@ -1,6 +1,7 @@
 """Flatten a model's graph into entries the compiler can emit, one per layer call.
 
-Nested models are inlined: their inner nodes become entries whose tensors are
+A model is any layer whose ``has_graph`` is true: it offers ``inputs``, ``outputs`` and
+``graph_nodes()``. Nested models are inlined: their inner nodes become entries whose tensors are
 named by (scope, tensor id), so a model applied twice yields two independent
 runs of entries over one set of weights.
 
@@ -13,8 +14,8 @@ graph are left as they were.
 from dataclasses import dataclass, field
 
 from framework.graph.node import apply_layer
+from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor
-from framework.layers.layer import format_shape, sample_shapes_match
 
 
 @dataclass
@@ -50,7 +51,7 @@ def flatten_model(model, input_shapes=None):
         output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None)
     finally:
         for node in made:  # the plan keeps its nodes; the layers forget them
-            node.layer._inbound_nodes.remove(node)
+            node.layer.inbound_nodes.remove(node)
     return input_keys, output_keys, entries, tensors
 
 
@@ -64,11 +65,10 @@ def _concrete_input(tensor, shape):
 
 
 def _expand(model, input_keys, scope, entries, tensors, made):
-    from framework.models.functional import Model
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
-        if isinstance(node.layer, Model):
+        if node.layer.has_graph:
             out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made)
         else:
             emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
@@ -84,8 +84,8 @@ def _expand(model, input_keys, scope, entries, tensors, made):
 def _apply_again(node, inputs, made):
     """The node's layer called on ``inputs`` as the node called it; the new node is added to ``made``."""
     layer = node.layer
-    before = len(layer._inbound_nodes)
+    before = len(layer.inbound_nodes)
     outputs = apply_layer(layer, inputs, node.call_kwargs)
-    made.extend(layer._inbound_nodes[before:])
+    made.extend(layer.inbound_nodes[before:])
     first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
     return first.node

@@ -10,44 +10,18 @@ Rebuilding looks every class name up in a registry; nothing is imported.
 """
 import json
 
-import numpy as np
 import yaml
 
 from framework.graph.node import apply_layer
+from framework.layers.core import Input
+from framework.layers.serialization import MODELS, build_layer, layer_config
 
 FORMAT = "framework.model/1"
 
 
-def plain(value):
-    """``value`` with tuples as lists and NumPy scalars/arrays as Python values (YAML/JSON-safe)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def layer_config(layer):
-    """``{'class_name', 'config'}`` for a layer or a nested model."""
-    from framework.models.functional import Model
-    if isinstance(layer, Model):
-        return {"class_name": type(layer).__name__ if type(layer).__name__ == "Sequential" else "Functional",
-                "config": model_config(layer)}
-    name = vars(type(layer)).get("registered_name")
-    if name is None:
-        raise ValueError(f"Layer '{layer.name}' of class {type(layer).__name__} is not registered: decorate the "
-                         "class with @framework.utils.register_serializable() so a config can name it")
-    return {"class_name": name, "config": plain(layer.get_config())}
-
-
 def model_config(model):
     """The config of a functional model or a Sequential."""
-    from framework.models.sequential import Sequential
-    if isinstance(model, Sequential):
+    if isinstance(model, MODELS.lookup("Sequential")):
         layers = [layer_config(layer) for layer in model.layers]
         config = {"name": model.name, "trainable": model.trainable, "layers": layers}
         if model.built and model.inputs:
@@ -72,8 +46,8 @@ def model_config(model):
                           for node in model.graph_nodes() if node.layer is layer]
         layers.append(entry)
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "inputs": _structure(model._input_kind, model._input_keys, [ref(t) for t in model.inputs]),
-            "outputs": _structure(model._output_kind, model._output_keys, [ref(t) for t in model.outputs])}
+            "inputs": _structure(*model.input_structure, [ref(t) for t in model.inputs]),
+            "outputs": _structure(*model.output_structure, [ref(t) for t in model.outputs])}
 
 
 def _structure(kind, keys, refs):
@@ -84,26 +58,9 @@ def _structure(kind, keys, refs):
     return refs
 
 
-def build_layer(entry, where="model config"):
-    """A layer (or nested model) from ``{'class_name', 'config'}``, by registry lookup only."""
-    from framework import layers as layers_module
-    if not isinstance(entry, dict) or "class_name" not in entry:
-        raise ValueError(f"{where}: expected {{'class_name': ..., 'config': {{...}}}}, received {entry!r}")
-    name = entry["class_name"]
-    if name in ("Functional", "Sequential"):
-        return model_from_config(entry.get("config") or {}, sequential=(name == "Sequential"))
-    cls = layers_module.get(name)
-    try:
-        return cls.from_config(dict(entry.get("config") or {}))
-    except TypeError as e:
-        raise ValueError(f"{where}: invalid config for layer class {name!r}: {e}") from None
-
-
 def model_from_config(config, sequential=None):
     """Rebuild a model from ``model_config`` output (weights are freshly initialized)."""
-    from framework.layers.core import Input
-    from framework.models.functional import Model
-    from framework.models.sequential import Sequential
+    Model, Sequential = MODELS.lookup("Functional"), MODELS.lookup("Sequential")
     if not isinstance(config, dict) or "layers" not in config:
         raise ValueError(f"A model config is a mapping with 'layers'; received {type(config).__name__}")
     if sequential or (sequential is None and "inputs" not in config):

@@ -1,4 +1,6 @@
-"""Optimizers: each is a small class around one fused Numba kernel.
+"""The base class of optimizers, and the registry of optimizer classes.
+
+An optimizer is a small class around one fused Numba kernel.
 
 ``bind(params, grads, segments=None)`` is called by the trainer with the
 trainable slice of the parameter arena, the matching gradient array and the
@@ -20,7 +22,6 @@ callable; schedules are called with the iteration count before the update.
 """
 import inspect
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -28,13 +29,6 @@ import numpy as np
 from framework import schedules
 from framework.config.registry import Registry
 from framework.kernels import optimizers as kernels
-
-REGISTRY = Registry("optimizer")
-register = REGISTRY.register
-
-# ``framework.optimizers.schedules`` as in ``keras.optimizers.schedules``, also for
-# ``from framework.optimizers.schedules import ExponentialDecay``.
-sys.modules.setdefault(__name__ + ".schedules", schedules)
 
 _FLOAT, _SCHEDULE, _STEP_CALLABLE, _CALLABLE = range(4)
 
@@ -347,278 +341,9 @@ class Optimizer:
                 setattr(self, name, type(getattr(self, name))(scalars[name]))
 
 
-@register("SGD", "sgd")
-class SGD(Optimizer):
-    """Gradient descent with optional (Nesterov) momentum, Keras's update rule.
+REGISTRY = Registry("optimizer", base=Optimizer)
+register = REGISTRY.register
 
-    Args:
-        learning_rate: default 0.01.
-        momentum: in [0, 1]; 0 is plain gradient descent.
-        nesterov: use Nesterov momentum.
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1], received {momentum!r}")
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
-        self.slot_names = ("momentum",) if self.momentum else ()
-
-    def _update(self, params, grads, learning_rate, cast):
-        if self.momentum:
-            kernels.sgd_momentum_update(params, grads, self.slots["momentum"], cast(learning_rate),
-                                        cast(self.momentum), self.nesterov)
-        else:
-            kernels.sgd_update(params, grads, cast(learning_rate))
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-@register("Adam", "adam")
-class Adam(Optimizer):
-    """Adam with Keras 3 defaults (epsilon 1e-7) and optional AMSGrad.
-
-    Args:
-        learning_rate: default 0.001.
-        beta_1, beta_2: decay rates of the first and second moments (0.9, 0.999).
-        epsilon: added to sqrt(v) (1e-7).
-        amsgrad: divide by the running maximum of v.
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 name="adam", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self.amsgrad = bool(amsgrad)
-        self.slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
-
-    def _update(self, params, grads, learning_rate, cast):
-        t = self.iterations + 1
-        alpha = learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        s = self.slots
-        kernels.adam_update(params, grads, s["m"], s["v"], s.get("vhat", s["v"]), cast(alpha),
-                            cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon), self.amsgrad)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
-
-
-@register("AdamW", "adamw")
-class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter): Keras's AdamW is Adam whose
-    ``weight_decay`` defaults to 0.004 and may not be None.
-
-    Args:
-        learning_rate: default 0.001.
-        weight_decay: default 0.004; ``w -= w * weight_decay * lr`` before each Adam update.
-        beta_1, beta_2, epsilon, amsgrad: as ``Adam``.
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adamw", **kwargs):
-        super().__init__(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad,
-                         name=name, weight_decay=weight_decay, **kwargs)
-        if self.weight_decay is None:
-            raise ValueError("AdamW: argument `weight_decay` must be a float. Received: weight_decay=None")
-
-
-@register("RMSprop", "rmsprop")
-class RMSprop(Optimizer):
-    """RMSprop as in Keras 3 (rho 0.9, epsilon inside the square root). Compile's default.
-
-    Args:
-        learning_rate: default 0.001.
-        rho: decay of the mean square (0.9).
-        momentum: momentum of the step (0.0).
-        epsilon: 1e-7.
-        centered: subtract the squared moving mean gradient.
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 name="rmsprop", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
-        self.centered = bool(centered)
-        self.slot_names = ("mean_square", "mean_grad", "momentum")
-
-    def _update(self, params, grads, learning_rate, cast):
-        s = self.slots
-        kernels.rmsprop_update(params, grads, s["mean_square"], s["mean_grad"], s["momentum"],
-                               cast(learning_rate), cast(self.rho), cast(1 - self.rho), cast(self.momentum),
-                               cast(self.epsilon), self.centered)
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
-
-
-@register("Adagrad", "adagrad")
-class Adagrad(Optimizer):
-    """Adagrad: per-parameter rates shrinking with the sum of squared gradients.
-
-    Args:
-        learning_rate: default 0.001.
-        initial_accumulator_value: the accumulators' starting value (0.1), >= 0.
-        epsilon: added inside the square root (1e-7).
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    slot_names = ("accumulator",)
-
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad",
-                 **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        if not initial_accumulator_value >= 0:
-            raise ValueError("Adagrad: initial_accumulator_value must be >= 0, received "
-                             f"{initial_accumulator_value!r}")
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        self.epsilon = float(epsilon)
-
-    def _slot_initial_value(self, name):
-        return self.initial_accumulator_value if name == "accumulator" else 0.0
-
-    def _update(self, params, grads, learning_rate, cast):
-        kernels.adagrad_update(params, grads, self.slots["accumulator"], cast(learning_rate), cast(self.epsilon))
-
-    def get_config(self):
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
-
-
-@register("Adadelta", "adadelta")
-class Adadelta(Optimizer):
-    """Adadelta (Zeiler) with Keras's learning rate factor.
-
-    Args:
-        learning_rate: default 0.001 (1.0 matches the paper).
-        rho: decay rate (0.95).
-        epsilon: added inside both square roots (1e-7).
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    slot_names = ("accumulated_grad", "accumulated_delta_var")
-
-    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.rho, self.epsilon = float(rho), float(epsilon)
-
-    def _update(self, params, grads, learning_rate, cast):
-        s = self.slots
-        kernels.adadelta_update(params, grads, s["accumulated_grad"], s["accumulated_delta_var"],
-                                cast(learning_rate), cast(self.rho), cast(1 - self.rho), cast(self.epsilon))
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
-
-
-@register("Adamax", "adamax")
-class Adamax(Optimizer):
-    """Adamax: Adam with the infinity norm in place of the second moment.
-
-    Args:
-        learning_rate: default 0.001.
-        beta_1: decay of the first moment (0.9).
-        beta_2: decay of the infinity norm (0.999).
-        epsilon: added to the norm (1e-7).
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    slot_names = ("m", "u")
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="adamax", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-
-    def _update(self, params, grads, learning_rate, cast):
-        t = self.iterations + 1
-        alpha = learning_rate / (1 - self.beta_1 ** t)
-        s = self.slots
-        kernels.adamax_update(params, grads, s["m"], s["u"], cast(alpha), cast(1 - self.beta_1),
-                              cast(self.beta_2), cast(self.epsilon))
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
-
-
-@register("Nadam", "nadam")
-class Nadam(Optimizer):
-    """Nadam: Adam with Nesterov momentum and Keras's momentum schedule
-    ``u_t = beta_1 * (1 - 0.5 * 0.96 ** t)``.
-
-    Args:
-        learning_rate: default 0.001.
-        beta_1, beta_2: decay rates of the moments (0.9, 0.999).
-        epsilon: added to sqrt(v_hat) (1e-7).
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    slot_names = ("m", "v")
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="nadam", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self._u_product, self._u_product_step = 1.0, 0
-        self.state_scalars = Optimizer.state_scalars + ("_u_product", "_u_product_step")
-
-    def _u(self, t):
-        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
-
-    def _update(self, params, grads, learning_rate, cast):
-        t = self.iterations + 1
-        if self._u_product_step != t - 1:  # a fresh start or iterations changed: rebuild the product
-            product = 1.0
-            for k in range(1, t):
-                product *= self._u(k)
-            self._u_product = product
-        u_t, u_next = self._u(t), self._u(t + 1)
-        product_t = self._u_product * u_t
-        product_next = product_t * u_next
-        self._u_product, self._u_product_step = product_t, t
-        s = self.slots
-        kernels.nadam_update(params, grads, s["m"], s["v"], cast(learning_rate * u_next / (1 - product_next)),
-                             cast(learning_rate * (1 - u_t) / (1 - product_t)), cast(1 / (1 - self.beta_2 ** t)),
-                             cast(1 - self.beta_1), cast(1 - self.beta_2), cast(self.epsilon))
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
-
-
-@register("Lion", "lion")
-class Lion(Optimizer):
-    """Lion (Chen et al., 2023): the sign of an interpolated momentum as the step.
-
-    Args:
-        learning_rate: default 0.001 (typically 3-10x smaller than AdamW's).
-        beta_1: interpolation between momentum and gradient for the step (0.9), in (0, 1].
-        beta_2: decay of the momentum (0.99).
-        name, **kwargs: the common options (see ``Optimizer``).
-    """
-
-    slot_names = ("momentum",)
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, name="lion", **kwargs):
-        super().__init__(learning_rate, name=name, **kwargs)
-        if beta_1 <= 0 or beta_1 > 1:
-            raise ValueError("Lion: argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
-                             f"degenerates to SignSGD. Received: beta_1={beta_1}.")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-
-    def _update(self, params, grads, learning_rate, cast):
-        kernels.lion_update(params, grads, self.slots["momentum"], cast(learning_rate), cast(self.beta_1),
-                            cast(1 - self.beta_1), cast(self.beta_2), cast(1 - self.beta_2))
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
-
-
-# ----------------------------------------------------------------------------- helpers
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -689,35 +414,3 @@ def _segments(segments, size, cls):
     starts = np.array([a for a, _ in pairs], dtype=np.int64)
     stops = np.array([b for _, b in pairs], dtype=np.int64)
     return starts, stops
-
-
-def get(identifier):
-    """An optimizer from a name ('adam', 'AdamW'), a class, a config dict or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, dict):
-        if "class_name" not in identifier:
-            raise ValueError(f"Expected {{'class_name': ..., 'config': {{...}}}}. Received: {identifier!r}")
-        cls = REGISTRY.lookup(_registered(identifier["class_name"]))
-        return cls.from_config(dict(identifier.get("config") or {}))
-    if isinstance(identifier, str):
-        return REGISTRY.lookup(_registered(identifier))()
-    raise ValueError(f"Could not interpret optimizer {identifier!r}; valid names: {', '.join(REGISTRY.names())}")
-
-
-def _registered(name):
-    """``name``, or its lower-case form when only that is registered (Keras accepts any case)."""
-    if isinstance(name, str) and name not in REGISTRY and name.lower() in REGISTRY:
-        return name.lower()
-    return name
-
-
-def serialize(optimizer):
-    """``{'class_name': name, 'config': {...}}`` for a registered optimizer."""
-    return REGISTRY.serialize(optimizer, Optimizer)
-
-
-def deserialize(config):
-    return get(config)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.config.catalog import EXTERNAL_DATASETS, REQUIRED, suggestion
+from framework.runs.catalog import EXTERNAL_DATASETS, REQUIRED, suggestion
 
 FORMAT_KEYS = ("npz", "csv", "idx", "dataset")
 COMMON_KEYS = ("start", "stop")
@@ -165,7 +165,12 @@ def _map_structure(spec, fn):
 
 
 class SourceChecker:
-    """Checks one source and returns it normalized (a mapping with absolute paths), or None."""
+    """Checks one source and returns it normalized (a mapping with absolute paths), or None.
+
+    Args:
+        base_dir: the folder relative paths are taken from (the config file's).
+        report: ``report(path, message, key=False)``, called for each problem found.
+    """
 
     def __init__(self, base_dir, report):
         self.base_dir = Path(base_dir)
@@ -409,7 +414,12 @@ def read_csv_header(path, delimiter=",", header=True):
 
 # ----- loading --------------------------------------------------------------------------------------
 class DataLoadError(ValueError):
-    """A problem found while loading (reported by the caller at the source's line)."""
+    """A problem found while loading (reported by the caller at the source's line).
+
+    Args:
+        message: what is wrong.
+        subpath: where inside the source the problem is (keys below the source's own path).
+    """
 
     def __init__(self, message, subpath=()):
         super().__init__(message)

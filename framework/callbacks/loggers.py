@@ -1,0 +1,198 @@
+"""Callbacks that record or show the epoch logs: ``History`` (returned by fit), ``ProgbarLogger``
+(the progress bar, built on tqdm) and ``CSVLogger`` (a CSV file)."""
+import collections
+import collections.abc
+import csv
+import os
+import sys
+
+import numpy as np
+
+from framework.callbacks.callback import REGISTRY, Callback
+
+
+@REGISTRY.register("History")
+class History(Callback):
+    """Records epoch logs: ``history.history['loss']`` etc., and ``history.epoch``."""
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def get_config(self):
+        return {}
+
+
+def format_logs(logs):
+    return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
+
+
+@REGISTRY.register("ProgbarLogger")
+class ProgbarLogger(Callback):
+    """Progress display. verbose=1: a live tqdm bar per epoch with loss and metrics
+    (a plain line per epoch when output is not a terminal); verbose=2: one line per epoch."""
+
+    def __init__(self, verbose=1, stream=None):
+        super().__init__()
+        self.verbose = verbose
+        self.stream = stream
+        self.bar = None
+
+    def get_config(self):
+        return {"verbose": self.verbose}
+
+    def _live(self):
+        stream = self.stream or sys.stderr
+        return self.verbose == 1 and hasattr(stream, "isatty") and stream.isatty()
+
+    def _open(self, total, desc):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, desc=desc, file=self.stream or sys.stderr, leave=True,
+                        dynamic_ncols=True, unit="step", mininterval=0.1,
+                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar:20}| {elapsed}<{remaining}{postfix}")
+
+    def _print(self, text):
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        if self._live():
+            self._open(self.params.get("steps"), f"Epoch {epoch + 1}/{self.params.get('epochs')}:")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n == self.bar.total or batch % 8 == 0:
+                self.bar.set_postfix_str(format_logs(logs or {}), refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bar is not None:
+            self.bar.set_postfix_str(format_logs(logs or {}), refresh=True)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose:
+            self._print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {format_logs(logs or {})}")
+
+    def on_test_begin(self, logs=None):
+        if self._live() and not self.params.get("in_fit"):
+            self._open(self.params.get("steps"), "Evaluate:")
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self.bar is not None and not self.params.get("in_fit"):
+            self.bar.update(1)
+
+    def on_test_end(self, logs=None):
+        if self.params.get("in_fit"):
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(format_logs(logs or {}), refresh=True)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose:
+            self._print(format_logs(logs or {}))
+
+    def on_predict_begin(self, logs=None):
+        if self._live():
+            self._open(self.params.get("steps"), "Predict:")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_predict_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@REGISTRY.register("CSVLogger")
+class CSVLogger(Callback):
+    """Stream epoch logs to a CSV file: ``epoch`` first, then the first epoch's keys sorted.
+
+    Values are written by Python's ``csv`` module (floats as ``repr``), missing keys as ``NA``,
+    1-D iterables as ``"[a, b]"``; rows end with ``\\r\\n`` (the csv 'excel' dialect) and the file
+    is flushed after each epoch. ``append=True`` continues an existing file, writing the header
+    only when the file is empty or absent.
+
+    Args:
+        filename: path of the CSV file.
+        separator: the field delimiter.
+        append: append to an existing file instead of overwriting it.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.writer = None
+        self.keys = None
+        self.append_header = True
+        self.csv_file = None
+
+    def get_config(self):
+        return {"filename": self.filename, "separator": self.sep, "append": self.append}
+
+    def on_train_begin(self, logs=None):
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename, "r", newline="") as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+
+        def handle_value(k):
+            is_zero_dim_ndarray = isinstance(k, np.ndarray) and k.ndim == 0
+            if isinstance(k, str):
+                return k
+            if isinstance(k, collections.abc.Iterable) and not is_zero_dim_ndarray:
+                return f'"[{", ".join(map(str, k))}]"'
+            return k
+
+        if self.keys is None:
+            self.keys = sorted(logs.keys())
+            # validation metrics the model is expected to produce (Keras checks model.metrics_names)
+            try:
+                expected = list(getattr(self.model, "metrics_names", None) or [])
+            except Exception:
+                expected = []
+            for name in expected:
+                if name.startswith("val_") and name not in self.keys:
+                    self.keys.append(name)
+
+        if not self.writer:
+            class CustomDialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + (self.keys or []),
+                                         dialect=CustomDialect)
+            if self.append_header:
+                self.writer.writeheader()
+
+        row = collections.OrderedDict({"epoch": epoch})
+        row.update((key, handle_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
