@@ -6,6 +6,7 @@ alternating: noise on a shared machine hits all alike, and no framework's thread
 pool is left spinning against another's (the trap in docs/architecture.md).
 """
 import argparse
+import contextlib
 import functools
 import importlib.util
 import json
@@ -13,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REQUIRES = {"pytorch": ("torch",), "keras-jax": ("keras", "jax"), "keras-tf": ("keras", "tensorflow")}
@@ -79,7 +81,13 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=child_counts[0], help="training steps per round")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--against", metavar="REV",
+                        help="time this tree's framework against the same script at git revision REV "
+                             "(a before/after comparison) instead of against other frameworks")
     args = parser.parse_args()
+    if args.against:
+        compare_revisions(script, args.against, args.rounds, args.steps)
+        return
     if args.child:
         x, y = data()
         suite = contenders[args.child](x, y)
@@ -100,19 +108,60 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
             print(f"{name}: {', '.join(missing)} not installed (optional)")
         else:
             names.append(name)
+    commands = {name: ([sys.executable, script, "--child", name, "--steps", str(args.steps)], None) for name in names}
+    report(alternate(commands, args.rounds), names)
+
+
+def alternate(commands, rounds):
+    """Medians of each (contender, what): every round runs each contender's child command once, in turn.
+
+    commands: name -> (argv, environment or None)."""
     times = {}
-    for _ in range(args.rounds):
-        for name in names:
-            out = subprocess.run([sys.executable, script, "--child", name, "--steps", str(args.steps)],
-                                 check=True, capture_output=True, text=True).stdout
+    for _ in range(rounds):
+        for name, (argv, env) in commands.items():
+            out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
             for what, values in json.loads(out.splitlines()[-1]).items():
                 times.setdefault((name, what), []).extend(values)
-    medians = {key: statistics.median(values) for key, values in times.items()}
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def report(medians, names):
     for (name, what), value in medians.items():
-        print(f"{name:10s} {what:20s} {fmt(value)}")
+        print(f"{name:18s} {what:20s} {fmt(value)}")
     rows = sorted({what for (_, what) in medians})
     for other in names[1:]:
         for what in rows:
-            if (other, what) in medians and ("framework", what) in medians:
-                ratio = medians[(other, what)] / medians[("framework", what)]
-                print(f"{what}: framework is {ratio:.2f}x as fast as {other} (alternating rounds, medians)")
+            if (other, what) in medians and (names[0], what) in medians:
+                ratio = medians[(other, what)] / medians[(names[0], what)]
+                print(f"{what}: {names[0]} is {ratio:.2f}x as fast as {other} (alternating rounds, medians)")
+
+
+@contextlib.contextmanager
+def revision_tree(revision):
+    """A temporary git worktree of ``revision`` (removed afterwards)."""
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True, capture_output=True,
+                          text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="framework-rev-") as folder:
+        tree = os.path.join(folder, "tree")
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", tree, revision], check=True, cwd=root)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tree], check=True, cwd=root)
+
+
+def compare_revisions(script, revision, rounds, steps):
+    """This tree's framework against the same benchmark script at ``revision``, alternating child
+    processes; each child imports its own tree's framework (PYTHONPATH), so each side runs its own code."""
+    print(machine_line())
+    here = os.path.dirname(os.path.dirname(os.path.abspath(script)))
+    with revision_tree(revision) as tree:
+        theirs = os.path.join(tree, os.path.relpath(os.path.abspath(script), here))
+        commands = {}
+        for name, root, path in (("framework (this tree)", here, script), (f"framework@{revision}", tree, theirs)):
+            env = dict(os.environ, PYTHONPATH=root)
+            commands[name] = ([sys.executable, path, "--child", "framework", "--steps", str(steps)], env)
+        print(f"compiling {revision}'s kernels once (a fresh tree has no Numba cache) ...", flush=True)
+        subprocess.run(commands[f"framework@{revision}"][0][:2] + ["--child", "framework", "--steps", "1"],
+                       check=True, capture_output=True, env=commands[f"framework@{revision}"][1])
+        report(alternate(commands, rounds), list(commands))

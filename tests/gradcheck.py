@@ -1,23 +1,31 @@
 """Finite-difference gradient checks through the real compiled plan, in float64.
 
 ``check_gradients(model, xs, ys, loss)`` compares the plan's weight and input
-gradients with central differences of the plan's own loss.
+gradients with central differences of the plan's own loss. ``float64_mode()`` and
+``floatx(name)`` set the dtype models are built in, for a ``with`` block or a test.
 """
+import contextlib
+
 import numpy as np
 
 from framework import backend, optimizers
 from framework.plan.compiler import compile_plan
 
 
-class float64_mode:
+@contextlib.contextmanager
+def floatx(name):
+    """Context manager (or decorator): build and run models in ``name`` ("float32", "float64")."""
+    saved = backend.floatx()
+    backend.set_floatx(name)
+    try:
+        yield
+    finally:
+        backend.set_floatx(saved)
+
+
+def float64_mode():
     """Context manager: build and run models in float64."""
-
-    def __enter__(self):
-        self.saved = backend.floatx()
-        backend.set_floatx("float64")
-
-    def __exit__(self, *exc):
-        backend.set_floatx(self.saved)
+    return floatx("float64")
 
 
 def _plans(model, xs, ys, loss):
@@ -47,6 +55,22 @@ def _points(size, limit, rng):
     return np.arange(size) if size <= limit else rng.choice(size, limit, replace=False)
 
 
+def _check_points(model, evaluate, analytic, flat, name, eps, rtol, atol, limit, rng):
+    """Compare ``analytic`` with central differences of the loss at up to ``limit`` entries of ``flat``."""
+    points = _points(flat.size, limit, rng)
+    for i in points:
+        keep = flat[i]
+        flat[i] = keep + eps
+        up = _loss(model, evaluate)
+        flat[i] = keep - eps
+        down = _loss(model, evaluate)
+        flat[i] = keep
+        numeric = (up - down) / (2 * eps)
+        assert np.isclose(analytic[i], numeric, rtol=rtol, atol=atol), \
+            f"{name}[{i}]: analytic {analytic[i]:.8g} vs numeric {numeric:.8g}"
+    return len(points)
+
+
 def check_gradients(model, xs, ys, loss="mse", eps=1e-6, rtol=1e-4, atol=1e-6, limit=40, seed=0,
                     check_inputs=True):
     """Assert analytic == numeric gradients for every trainable weight (and every float input)."""
@@ -59,34 +83,14 @@ def check_gradients(model, xs, ys, loss="mse", eps=1e-6, rtol=1e-4, atol=1e-6, l
     trainable = model.trainable_weights
     for var in trainable:
         analytic = state.grad_views[id(var)].reshape(-1).copy()
-        flat = var.value.reshape(-1)
-        for i in _points(flat.size, limit, rng):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = _loss(model, evaluate)
-            flat[i] = keep - eps
-            down = _loss(model, evaluate)
-            flat[i] = keep
-            numeric = (up - down) / (2 * eps)
-            assert np.isclose(analytic[i], numeric, rtol=rtol, atol=atol), \
-                f"{var.path}[{i}]: analytic {analytic[i]:.8g} vs numeric {numeric:.8g}"
-            checked += 1
+        checked += _check_points(model, evaluate, analytic, var.value.reshape(-1), var.path,
+                                 eps, rtol, atol, limit, rng)
     if check_inputs:
         for k, (x, grad) in enumerate(zip(evaluate.inputs, train.input_grads)):
             if x.dtype.kind != "f":
                 continue
             analytic = grad.reshape(-1).copy()
-            flat = x.reshape(-1)
-            for i in _points(flat.size, limit, rng):
-                keep = flat[i]
-                flat[i] = keep + eps
-                up = _loss(model, evaluate)
-                flat[i] = keep - eps
-                down = _loss(model, evaluate)
-                flat[i] = keep
-                numeric = (up - down) / (2 * eps)
-                assert np.isclose(analytic[i], numeric, rtol=rtol, atol=atol), \
-                    f"input {k}[{i}]: analytic {analytic[i]:.8g} vs numeric {numeric:.8g}"
-                checked += 1
+            checked += _check_points(model, evaluate, analytic, x.reshape(-1), f"input {k}",
+                                     eps, rtol, atol, limit, rng)
     assert checked > 0, "nothing was checked"
     return checked

@@ -7,18 +7,10 @@ import pytest
 
 from framework import activations as A
 from framework.kernels import activations as K
+from helpers import keras_relu, sigmoid
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 _erfc = np.vectorize(math.erfc)
-
-
-def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """Keras 3's ReLU.static_call, transcribed to NumPy."""
-    neg = np.maximum(threshold - x, 0) if negative_slope != 0 else 0
-    x = x * (x > threshold) if threshold != 0 else np.maximum(x, 0)
-    if max_value is not None:
-        x = np.clip(x, 0, max_value)
-    return x - negative_slope * neg
 
 
 def _gelu_tanh(x):
@@ -26,11 +18,6 @@ def _gelu_tanh(x):
     u = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
     with np.errstate(over="ignore"):
         return x / (1 + np.exp(-2 * u))
-
-
-def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
 
 
 # (activation, kwargs, NumPy reference in float64, kinks to keep away from)
@@ -54,13 +41,13 @@ CASES = [
     ("gelu", {}, lambda x: 0.5 * x * _erfc(-x / np.sqrt(2)), []),
     ("gelu", {"approximate": True},
      _gelu_tanh, []),
-    ("sigmoid", {}, _sigmoid, []),
+    ("sigmoid", {}, sigmoid, []),
     ("hard_sigmoid", {}, lambda x: np.clip(x / 6 + 0.5, 0, 1), [-3, 3]),
     ("tanh", {}, np.tanh, []),
     ("softplus", {}, lambda x: np.logaddexp(x, 0), []),
     ("softsign", {}, lambda x: x / (1 + np.abs(x)), []),
-    ("silu", {}, lambda x: x * _sigmoid(x), []),
-    ("swish", {}, lambda x: x * _sigmoid(x), []),
+    ("silu", {}, lambda x: x * sigmoid(x), []),
+    ("swish", {}, lambda x: x * sigmoid(x), []),
     ("exponential", {}, np.exp, []),
 ]
 IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw, _, _ in CASES]

@@ -22,6 +22,7 @@ LAYERS = [
                       "losses", "metrics", "optimizers"}),
     ("graph", {"graph"}),
     ("layers", {"layers"}),
+    ("ops", {"ops"}),
     ("saving", {"saving"}),
     ("training", {"training", "callbacks"}),
     ("models", {"models"}),

@@ -1,6 +1,5 @@
 """Data inputs (generators, PyDataset, memory-mapped arrays, steps) and layer freezing."""
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
@@ -8,19 +7,7 @@ import pytest
 import framework as fw
 from framework import layers
 from framework.utils import PyDataset
-
-
-def _model(seed=0, units=1):
-    fw.utils.set_random_seed(seed)
-    model = fw.Sequential([fw.Input((4,)), layers.Dense(units)])
-    model.compile(fw.optimizers.SGD(0.05), "mse")
-    return model
-
-
-def _data(n=64, seed=1):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 4)).astype("float32")
-    return x, x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+from helpers import linear_regression_data, linear_regression_model
 
 
 class Batches(PyDataset):
@@ -46,10 +33,10 @@ class Batches(PyDataset):
 
 
 def test_pydataset_matches_arrays_without_shuffle():
-    x, y = _data()
-    by_arrays = _model()
+    x, y = linear_regression_data(64, seed=1)
+    by_arrays = linear_regression_model()
     by_arrays.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
-    by_dataset = _model()
+    by_dataset = linear_regression_model()
     dataset = Batches(x, y)
     history = by_dataset.fit(dataset, epochs=3, shuffle=False, verbose=0)
     assert dataset.requested == [0, 1, 2, 3] * 3
@@ -60,18 +47,18 @@ def test_pydataset_matches_arrays_without_shuffle():
 
 
 def test_pydataset_shuffle_visits_every_batch_in_a_new_order():
-    x, y = _data(n=160)
+    x, y = linear_regression_data(160, seed=1)
     dataset = Batches(x, y)
-    _model().fit(dataset, epochs=2, verbose=0)
+    linear_regression_model().fit(dataset, epochs=2, verbose=0)
     first, second = dataset.requested[:10], dataset.requested[10:]
     assert sorted(first) == sorted(second) == list(range(10))
     assert first != list(range(10)) or second != list(range(10))
 
 
 def test_pydataset_sample_weights_and_steps_per_epoch():
-    x, y = _data()
+    x, y = linear_regression_data(64, seed=1)
     weights = np.zeros(len(x), dtype="float32")
-    model = _model()
+    model = linear_regression_model()
     before = model.get_weights()
     dataset = Batches(x, y, weights)
     model.fit(dataset, epochs=1, steps_per_epoch=2, shuffle=False, verbose=0)
@@ -81,7 +68,7 @@ def test_pydataset_sample_weights_and_steps_per_epoch():
 
 
 def test_generator_with_steps_per_epoch_continues_across_epochs():
-    x, y = _data()
+    x, y = linear_regression_data(64, seed=1)
     drawn = []
 
     def batches():
@@ -92,22 +79,22 @@ def test_generator_with_steps_per_epoch_continues_across_epochs():
             yield x[part], y[part]
             i += 1
 
-    history = _model().fit(batches(), steps_per_epoch=3, epochs=2, verbose=0)
+    history = linear_regression_model().fit(batches(), steps_per_epoch=3, epochs=2, verbose=0)
     assert drawn == [0, 1, 2, 3, 4, 5]
     assert len(history.history["loss"]) == 2
 
 
 def test_generator_without_steps_runs_until_exhausted_then_warns():
-    x, y = _data()
-    model = _model()
+    x, y = linear_regression_data(64, seed=1)
+    model = linear_regression_model()
     with pytest.warns(RuntimeWarning, match="ran out"):
         history = model.fit(((x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)), epochs=3, verbose=0)
     assert len(history.history["loss"]) == 1
 
 
 def test_generator_validation_evaluate_and_predict():
-    x, y = _data()
-    model = _model()
+    x, y = linear_regression_data(64, seed=1)
+    model = linear_regression_model()
     val = Batches(x[:32], y[:32])
     history = model.fit(x, y, epochs=4, batch_size=16, validation_data=val, validation_freq=2, verbose=0)
     assert len(history.history["loss"]) == 4 and len(history.history["val_loss"]) == 2
@@ -121,8 +108,8 @@ def test_generator_validation_evaluate_and_predict():
 
 
 def test_stream_errors_are_clear():
-    x, y = _data()
-    model = _model()
+    x, y = linear_regression_data(64, seed=1)
+    model = linear_regression_model()
     with pytest.raises(ValueError, match="validation_split"):
         model.fit(Batches(x, y), validation_split=0.2, verbose=0)
     with pytest.raises(ValueError, match="do not pass y"):
@@ -155,7 +142,7 @@ def test_memory_mapped_arrays_train_without_being_loaded(tmp_path):
 
 
 def test_trainable_false_before_compile_freezes_and_after_compile_waits_for_recompile():
-    x, y = _data()
+    x, y = linear_regression_data(64, seed=1)
     fw.utils.set_random_seed(0)
     first, second = layers.Dense(3), layers.Dense(1)
     model = fw.Sequential([fw.Input((4,)), first, second])
@@ -203,7 +190,8 @@ def test_gan_recipe_with_frozen_discriminator():
 
 
 def test_constraints_hold_after_every_update():
-    x, y = _data()  # y = x @ w with |w| = 3.8: the kernel wants a norm the constraint forbids
+    # y = x @ w with |w| = 3.8: the kernel wants a norm the constraint forbids
+    x, y = linear_regression_data(64, seed=1)
     fw.utils.set_random_seed(0)
     dense = layers.Dense(1, kernel_constraint="max_norm", bias_constraint=fw.constraints.NonNeg())
     model = fw.Sequential([fw.Input((4,)), dense])

@@ -1,13 +1,12 @@
 """Same seed, same bits (Dropout and shuffling included); a steady-state training step
 allocates nothing; float64 end to end."""
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import framework as fw
 from framework import backend
 from framework.layers import Dense, Dropout
+from helpers import allocation_growth
 
 # Any array of a whole batch is at least 128 rows * 8 features * 4 bytes = 4 KB; a
 # steady-state step may create a few small Python objects, never an array.
@@ -87,21 +86,6 @@ def _allocation_model(optimizer="adam"):
     return model
 
 
-def _growth(fn, repeats=5):
-    """Peak bytes traced above the starting point while ``fn`` runs ``repeats`` times."""
-    tracemalloc.start()
-    try:
-        fn()  # one traced warm-up call (first-call caches)
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(repeats):
-            fn()
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - base, current - base
-
-
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_plan_train_step_allocates_nothing(optimizer):
     model = _allocation_model(optimizer)
@@ -111,7 +95,7 @@ def test_plan_train_step_allocates_nothing(optimizer):
     plan = model.plan("train", 128)
     assert plan is model.plan("train", 128)  # cached, not rebuilt
     plan.train_step()
-    peak, kept = _growth(plan.train_step)
+    kept, peak = allocation_growth(plan.train_step, warmup=0, calls=5)
     assert peak < ALLOWED_GROWTH, f"a training step allocated {peak} bytes at peak"
     assert kept < ALLOWED_GROWTH
 
@@ -132,7 +116,7 @@ def test_train_on_batch_steady_state_allocates_no_arrays():
     x, y = _data(128)
     for _ in range(3):
         model.train_on_batch(x, y)
-    peak, kept = _growth(lambda: model.train_on_batch(x, y))
+    kept, peak = allocation_growth(lambda: model.train_on_batch(x, y), warmup=0, calls=5)
     assert peak < ALLOWED_GROWTH, f"train_on_batch allocated {peak} bytes at peak"
     assert kept < ALLOWED_GROWTH
 
@@ -145,9 +129,9 @@ def test_eval_and_predict_plans_allocate_nothing():
     model.predict(x, batch_size=128, verbose=0)
     evaluate = model.plan("eval", 128)
     predict = model.plan("predict", 128)
-    peak, _ = _growth(evaluate.eval_step)
+    _, peak = allocation_growth(evaluate.eval_step, warmup=0, calls=5)
     assert peak < ALLOWED_GROWTH
-    peak, _ = _growth(predict.run_forward)
+    _, peak = allocation_growth(predict.run_forward, warmup=0, calls=5)
     assert peak < ALLOWED_GROWTH
 
 
@@ -161,7 +145,7 @@ def test_float64_train_step_allocates_nothing():
         plan = model.plan("train", 128)
         assert plan.dtype == np.float64
         plan.train_step()
-        peak, _ = _growth(plan.train_step)
+        _, peak = allocation_growth(plan.train_step, warmup=0, calls=5)
         assert peak < ALLOWED_GROWTH
     finally:
         backend.set_floatx(saved)

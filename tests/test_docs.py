@@ -39,3 +39,18 @@ def test_adding_a_layer_example_runs_and_passes_the_checks():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("checked")
+
+
+def test_custom_layers_guide_code_runs_as_written():
+    blocks = python_blocks(ROOT / "docs" / "custom-layers.md")
+    checks = '''
+assert len(block.weights) == 4
+x = np.random.default_rng(0).random((16, 10, 8)).astype("float32")
+history = model.fit(x, x[:, :1, 0], epochs=2, verbose=0)
+assert np.isfinite(history.history["loss"][-1])
+print("checked")
+'''
+    result = subprocess.run([sys.executable, "-c", "\n".join(blocks) + checks], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("checked")

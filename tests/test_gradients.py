@@ -7,24 +7,19 @@ import pytest
 import framework as fw
 from framework import layers, losses
 from framework.layers import Dense, Dropout
-from gradcheck import check_gradients, float64_mode
+from gradcheck import check_gradients
 
 try:
     from framework.layers import Add, Concatenate
 except ImportError:  # pragma: no cover - merging layers are written concurrently
     Add = Concatenate = None
 
+pytestmark = pytest.mark.usefixtures("float64_seed_1")  # every check runs in float64, seed 1
+
 needs_merging = pytest.mark.skipif(Add is None, reason="framework.layers.merging is not importable yet")
 
 ACTIVATIONS = ["linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid",
                "tanh", "softplus", "softsign", "swish", "silu", "softmax", "log_softmax", "exponential"]
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    with float64_mode():
-        fw.utils.set_random_seed(1)
-        yield
 
 
 def _rng(seed=0):

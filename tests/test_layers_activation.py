@@ -7,16 +7,7 @@ import pytest
 import framework as fw
 from framework.layers import ELU, Dense, LeakyReLU, PReLU, ReLU, Softmax
 from gradcheck import _plans, check_gradients, float64_mode
-from helpers import assert_no_allocation
-
-
-def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """Keras 3's ReLU.static_call, transcribed to NumPy."""
-    neg = np.maximum(threshold - x, 0) if negative_slope != 0 else 0
-    x = x * (x > threshold) if threshold != 0 else np.maximum(x, 0)
-    if max_value is not None:
-        x = np.clip(x, 0, max_value)
-    return x - negative_slope * neg
+from helpers import assert_no_allocation, keras_relu
 
 
 def np_softmax(x, axis):

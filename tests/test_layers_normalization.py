@@ -1,37 +1,19 @@
 """Normalization layers: forward against NumPy (Keras 3's formulas), BatchNormalization's two
 modes and moving statistics, gradients through the compiled plan (float64), frozen layers,
 weights through get_weights / evaluate / save, masks, config, errors and allocation."""
-import contextlib
-
 import numpy as np
 import pytest
 import yaml
 
 import framework as fw
-from framework import backend, layers
 from framework.layers import BatchNormalization, Dense, GroupNormalization, LayerNormalization
-from gradcheck import check_gradients
+from gradcheck import check_gradients, floatx
 from helpers import StartMask, assert_no_allocation
 
+# Tests run in float64 (exact references, gradient checks) unless they say float32.
+pytestmark = pytest.mark.usefixtures("float64_seed_1")
+
 EPS = 1e-3
-
-
-@contextlib.contextmanager
-def floatx(name):
-    saved = backend.floatx()
-    backend.set_floatx(name)
-    try:
-        yield
-    finally:
-        backend.set_floatx(saved)
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Tests run in float64 (exact references, gradient checks) unless they say float32."""
-    with floatx("float64"):
-        fw.utils.set_random_seed(1)
-        yield
 
 
 # ----------------------------------------------------------------------------- NumPy references

@@ -9,19 +9,15 @@ from framework import backend, layers
 from framework.kernels import recurrent as K
 from framework.kernels.activations import SIGMOID, TANH
 from framework.layers import GRU, LSTM, Dense, SimpleRNN
-from gradcheck import check_gradients, float64_mode
-from helpers import assert_no_allocation
+from gradcheck import check_gradients
+from helpers import assert_no_allocation, sigmoid
 
 B, T, I, U = 3, 4, 3, 2
 
 
 # ----------------------------------------------------------------------------- NumPy reference
 
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-ACTS = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": lambda x: np.maximum(x, 0), "linear": lambda x: x,
+ACTS = {"tanh": np.tanh, "sigmoid": sigmoid, "relu": lambda x: np.maximum(x, 0), "linear": lambda x: x,
         "hard_sigmoid": lambda x: np.clip((x + 3) / 6, 0, 1)}
 
 
@@ -235,20 +231,13 @@ def test_float32_sigmoid_and_tanh_are_accurate_and_keep_nan():
 
 # ----------------------------------------------------------------------------- gradients
 
-@pytest.fixture
-def f64():
-    with float64_mode():
-        fw.utils.set_random_seed(1)
-        yield
-
-
 def _targets(rng, model):
     return [rng.standard_normal((B,) + tuple(o.shape[1:])) for o in model.outputs]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("options", OPTIONS)
-def test_gradients(f64, variant, options):
+def test_gradients(float64_seed_1, variant, options):
     kind, extra = variant
     options = {**_options(kind, options), **extra}
     rng = np.random.default_rng(11)
@@ -260,7 +249,7 @@ def test_gradients(f64, variant, options):
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_gradients_with_mask_and_initial_state(f64, variant, go_backwards):
+def test_gradients_with_mask_and_initial_state(float64_seed_1, variant, go_backwards):
     """Explicit (batch, T) mask and initial states as inputs: their gradients are checked too."""
     kind, extra = variant
     rng = np.random.default_rng(12)
@@ -273,7 +262,7 @@ def test_gradients_with_mask_and_initial_state(f64, variant, go_backwards):
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
-def test_gradients_with_embedding_mask_and_zero_output(f64, variant):
+def test_gradients_with_embedding_mask_and_zero_output(float64_seed_1, variant):
     kind, extra = variant
     rng = np.random.default_rng(13)
     tokens = rng.integers(1, 6, (B, T))
@@ -295,7 +284,7 @@ class _FixedDraws:
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
-def test_gradients_with_dropout(f64, variant):
+def test_gradients_with_dropout(float64_seed_1, variant):
     kind, extra = variant
     rng = np.random.default_rng(14)
     model, layer = _model(kind, dropout=0.3, recurrent_dropout=0.4, return_sequences=True, **extra)
@@ -305,7 +294,7 @@ def test_gradients_with_dropout(f64, variant):
     check_gradients(model, [x], _targets(rng, model), loss="mse")
 
 
-def test_gradients_through_stacked_layers_and_regularizers(f64):
+def test_gradients_through_stacked_layers_and_regularizers(float64_seed_1):
     rng = np.random.default_rng(15)
     model = fw.Sequential([fw.Input((T, I)), SimpleRNN(3, return_sequences=True),
                            GRU(3, return_sequences=True, reset_after=False, kernel_regularizer="l2"),

@@ -1,21 +1,21 @@
-"""Losses: Keras 3 values (eager and bound), gradients, fusion, stability, config, allocation."""
+"""Losses: MSE, MAE, Huber and the three crossentropies (binary, categorical, sparse): Keras 3
+values (eager and bound), gradients, the fused softmax / sigmoid crossentropies, stability, the
+bind contract, registry, config, allocation.
+
+The focal crossentropies, the hinges, KLDivergence, Poisson, CosineSimilarity, LogCosh, MSLE and
+MAPE: tests/test_losses_focal_hinge_and_others.py."""
 
 import numpy as np
 import pytest
 
 from framework import losses as L
-from helpers import numeric_grad, assert_no_allocation
+from helpers import assert_no_allocation, bind_loss, numeric_grad, reduce_loss_ref, softmax
 
 EPS = 1e-7
 
 
 # ----------------------------------------------------------------------------- reference formulas
 # Written from the Keras 3 formulas, in float64, over the last axis.
-
-def _softmax(z):
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
 
 def ref_mse(t, p):
     return ((p - t) ** 2).mean(-1)
@@ -41,7 +41,7 @@ def ref_bce(t, p, from_logits=False, label_smoothing=0.0):
 def ref_cce(t, p, from_logits=False, label_smoothing=0.0):
     c = t.shape[-1]
     t = t * (1 - label_smoothing) + label_smoothing / c
-    p = _softmax(p) if from_logits else p
+    p = softmax(p) if from_logits else p
     p = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
     return -(t * np.log(p)).sum(-1)
 
@@ -49,14 +49,6 @@ def ref_cce(t, p, from_logits=False, label_smoothing=0.0):
 def ref_scce(labels, p, from_logits=False):
     onehot = np.eye(p.shape[-1])[labels.astype(int)]
     return ref_cce(onehot, p, from_logits)
-
-
-def reduce_ref(per_sample, w=None, reduction="sum_over_batch_size"):
-    """Keras 3: weighted sum of per-sample loss elements / their number (or the plain sum)."""
-    per = per_sample.reshape(per_sample.shape[0], -1)
-    w = np.ones(per.shape[0]) if w is None else np.asarray(w, float)
-    total = (per * w[:, None]).sum()
-    return total if reduction == "sum" else total / per.size
 
 
 # ----------------------------------------------------------------------------- data
@@ -98,11 +90,6 @@ CASES = [
 ]
 IDS = [c[0] for c in CASES]
 SHAPES = [(5, 4), (3, 2, 4)]
-
-
-def bind(loss, t, p, w=None, logits=None):
-    d = np.zeros_like(p)
-    return loss.bind(p, t, w, d, logits=logits), d
 
 
 # ----------------------------------------------------------------------------- values
@@ -150,10 +137,10 @@ def test_eager_and_bound_value_match_reference(name, factory, ref, kind, logits,
     rng = np.random.default_rng(len(shape) * 10 + weighted)
     t, p = make_data(kind, shape, rng, logits)
     w = rng.uniform(0.0, 2.0, shape[0]) if weighted else None
-    expected = reduce_ref(ref(t, p), w)
+    expected = reduce_loss_ref(ref(t, p), w)
     loss = factory()
     assert loss(t, p, sample_weight=w) == pytest.approx(expected, rel=1e-10)
-    f, _ = bind(loss, t, p, w)
+    f, _ = bind_loss(loss, t, p, w)
     value = f()
     assert isinstance(value, float)
     assert value == pytest.approx(expected, rel=1e-10)
@@ -164,10 +151,10 @@ def test_bound_float32_matches_float64_reference(name, factory, ref, kind, logit
     rng = np.random.default_rng(1)
     t, p = make_data(kind, (16, 3, 6), rng, logits)
     w = rng.uniform(0.5, 1.5, 16)
-    expected = reduce_ref(ref(t, p), w)
+    expected = reduce_loss_ref(ref(t, p), w)
     t32, p32, w32 = t.astype(np.float32), p.astype(np.float32), w.astype(np.float32)
-    f, d = bind(factory(), t32, p32, w32)
-    assert f() == pytest.approx(reduce_ref(ref(t32.astype(float), p32.astype(float)), w32.astype(float)), rel=1e-6)
+    f, d = bind_loss(factory(), t32, p32, w32)
+    assert f() == pytest.approx(reduce_loss_ref(ref(t32.astype(float), p32.astype(float)), w32.astype(float)), rel=1e-6)
     assert f() == pytest.approx(expected, rel=1e-5)
     assert d.dtype == np.float32
 
@@ -176,10 +163,10 @@ def test_rank1_outputs_are_one_value_per_sample():
     rng = np.random.default_rng(2)
     t, p = make_data("binary", (6,), rng)
     w = rng.uniform(0.5, 1.5, 6)
-    f, _ = bind(L.BinaryCrossentropy(), t, p, w)
-    assert f() == pytest.approx(reduce_ref(ref_bce(t[:, None], p[:, None]), w))
+    f, _ = bind_loss(L.BinaryCrossentropy(), t, p, w)
+    assert f() == pytest.approx(reduce_loss_ref(ref_bce(t[:, None], p[:, None]), w))
     # unweighted, Keras's eager mean over the last (only) axis is the same number
-    assert L.BinaryCrossentropy()(t, p) == pytest.approx(bind(L.BinaryCrossentropy(), t, p)[0]())
+    assert L.BinaryCrossentropy()(t, p) == pytest.approx(bind_loss(L.BinaryCrossentropy(), t, p)[0]())
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean", "mean_with_sample_weight"])
@@ -188,7 +175,7 @@ def test_reductions_bound_match_eager(reduction):
     t, p = make_data("categorical", (4, 3, 5), rng)
     w = rng.uniform(0.1, 1.0, 4)
     loss = L.CategoricalCrossentropy(reduction=reduction)
-    f, _ = bind(loss, t, p, w)
+    f, _ = bind_loss(loss, t, p, w)
     assert f() == pytest.approx(loss(t, p, sample_weight=w), rel=1e-10)
     if reduction == "mean_with_sample_weight":
         assert f() == pytest.approx((ref_cce(t, p) * w[:, None]).sum() / w.sum())
@@ -213,15 +200,15 @@ def test_sparse_ignore_class_averages_over_valid_entries():
     expected = (per * w[:, None]).sum() / valid.sum()
     loss = L.SparseCategoricalCrossentropy(ignore_class=-1)
     assert loss(labels, p, sample_weight=w) == pytest.approx(expected)
-    f, d = bind(loss, labels, p, w)
+    f, d = bind_loss(loss, labels, p, w)
     assert f() == pytest.approx(expected)
     assert not d[~valid].any()
     total = (per * w[:, None]).sum()
     summed = L.SparseCategoricalCrossentropy(ignore_class=-1, reduction="sum")
     assert summed(labels, p, sample_weight=w) == pytest.approx(total)
-    assert bind(summed, labels, p, w)[0]() == pytest.approx(total)
+    assert bind_loss(summed, labels, p, w)[0]() == pytest.approx(total)
     logits = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
-    assert bind(logits, labels, np.log(p), w)[0]() == pytest.approx(
+    assert bind_loss(logits, labels, np.log(p), w)[0]() == pytest.approx(
         ((np.where(valid, ref_scce(np.where(valid, labels, 0), np.log(p), True), 0.0)) * w[:, None]).sum()
         / valid.sum())
 
@@ -229,9 +216,9 @@ def test_sparse_ignore_class_averages_over_valid_entries():
 def test_sparse_labels_out_of_range_raise():
     p = np.full((2, 3), 1 / 3)
     with pytest.raises(ValueError):
-        bind(L.SparseCategoricalCrossentropy(), np.array([0.0, 3.0]), p)[0]()
+        bind_loss(L.SparseCategoricalCrossentropy(), np.array([0.0, 3.0]), p)[0]()
     with pytest.raises(ValueError):
-        bind(L.SparseCategoricalCrossentropy(), np.array([0.0, 1.5]), p)[0]()
+        bind_loss(L.SparseCategoricalCrossentropy(), np.array([0.0, 1.5]), p)[0]()
     with pytest.raises(ValueError):
         L.SparseCategoricalCrossentropy()([0, 3], p)
 
@@ -249,7 +236,7 @@ def test_bound_gradient_matches_finite_differences(name, factory, ref, kind, log
     for reduction in ("sum_over_batch_size", "sum"):
         loss = factory()
         loss.reduction = reduction
-        f, d = bind(loss, t, p, w)
+        f, d = bind_loss(loss, t, p, w)
         f()
         analytic = d.copy()
         np.testing.assert_allclose(analytic, numeric_grad(f, p), rtol=1e-5, atol=1e-8)
@@ -266,10 +253,10 @@ def test_fused_softmax_cce(factory, smoothing, shape):
     w = rng.uniform(0.2, 1.5, shape[0])
     loss = factory()
     assert loss.fusable_activation == "softmax"
-    y = _softmax(z)
-    f, d = bind(loss, t, y, w, logits=z)
+    y = softmax(z)
+    f, d = bind_loss(loss, t, y, w, logits=z)
     # same value as the unfused loss of the probabilities
-    assert f() == pytest.approx(reduce_ref(ref_cce(t, y, label_smoothing=smoothing), w), rel=1e-10)
+    assert f() == pytest.approx(reduce_loss_ref(ref_cce(t, y, label_smoothing=smoothing), w), rel=1e-10)
     # gradient wrt logits: (softmax - t_smoothed) * w / (N*R)
     n, r = shape[0], int(np.prod(shape[1:-1]))
     ts = t * (1 - smoothing) + smoothing / shape[-1]
@@ -277,7 +264,7 @@ def test_fused_softmax_cce(factory, smoothing, shape):
     np.testing.assert_allclose(d, (y - ts) * w_b / (n * r), atol=1e-12)
 
     def value():
-        y[...] = _softmax(z)  # y_pred holds softmax(logits) whenever the loss runs
+        y[...] = softmax(z)  # y_pred holds softmax(logits) whenever the loss runs
         return f()
     np.testing.assert_allclose(d, numeric_grad(value, z), rtol=1e-5, atol=1e-8)
 
@@ -286,11 +273,11 @@ def test_fused_softmax_scce_and_sigmoid_bce():
     rng = np.random.default_rng(7)
     labels, z = make_data("sparse", (4, 2, 5), rng, from_logits=True)
     w = rng.uniform(0.2, 1.5, 4)
-    y = _softmax(z)
+    y = softmax(z)
     loss = L.SparseCategoricalCrossentropy()
     assert loss.fusable_activation == "softmax"
-    f, d = bind(loss, labels, y, w, logits=z)
-    assert f() == pytest.approx(reduce_ref(ref_scce(labels, y), w), rel=1e-10)
+    f, d = bind_loss(loss, labels, y, w, logits=z)
+    assert f() == pytest.approx(reduce_loss_ref(ref_scce(labels, y), w), rel=1e-10)
     onehot = np.eye(5)[labels.astype(int)]
     np.testing.assert_allclose(d, (y - onehot) * w[:, None, None] / 8, atol=1e-12)
     np.testing.assert_allclose(d, numeric_grad(f, z), rtol=1e-5, atol=1e-8)
@@ -299,8 +286,8 @@ def test_fused_softmax_scce_and_sigmoid_bce():
     y = 1 / (1 + np.exp(-z))
     loss = L.BinaryCrossentropy()
     assert loss.fusable_activation == "sigmoid"
-    f, d = bind(loss, t, y, w, logits=z)
-    assert f() == pytest.approx(reduce_ref(ref_bce(t, y), w), rel=1e-10)
+    f, d = bind_loss(loss, t, y, w, logits=z)
+    assert f() == pytest.approx(reduce_loss_ref(ref_bce(t, y), w), rel=1e-10)
     np.testing.assert_allclose(d, (y - t) * w[:, None, None] / (4 * 2 * 3), atol=1e-12)
     np.testing.assert_allclose(d, numeric_grad(f, z), rtol=1e-5, atol=1e-8)
 
@@ -330,17 +317,17 @@ def test_extreme_logits_stay_finite(dtype):
     ]
     for loss, target, logits in cases:
         y = z if logits is None else np.zeros_like(z)
-        f, d = bind(loss, target, y, None, logits=logits)
+        f, d = bind_loss(loss, target, y, None, logits=logits)
         value = f()
         assert np.isfinite(value) and np.isfinite(d).all(), loss
         assert np.abs(d).max() <= 1.0
     # exact: both samples put -1000 - 1000 = -2000 on the true class
-    assert bind(L.CategoricalCrossentropy(from_logits=True), t, z)[0]() == pytest.approx(2000.0)
+    assert bind_loss(L.CategoricalCrossentropy(from_logits=True), t, z)[0]() == pytest.approx(2000.0)
 
 
 def test_nan_propagates():
     p = np.array([[np.nan, 0.5]])
-    f, d = bind(L.BinaryCrossentropy(), np.array([[0.0, 1.0]]), p)
+    f, d = bind_loss(L.BinaryCrossentropy(), np.array([[0.0, 1.0]]), p)
     assert np.isnan(f()) and np.isnan(d[0, 0])
 
 
@@ -370,7 +357,7 @@ def test_bind_validates_buffers():
 def test_bound_callable_reads_buffers_in_place():
     p = np.full((2, 2), 0.5)
     t = np.zeros((2, 2))
-    f, d = bind(L.MeanSquaredError(), t, p)
+    f, d = bind_loss(L.MeanSquaredError(), t, p)
     assert f() == pytest.approx(0.25)
     p[...] = 1.0
     assert f() == pytest.approx(1.0)
@@ -388,7 +375,7 @@ def test_bound_loss_does_not_allocate(factory, kind, fused):
     t, p = make_data(kind, (256, 10), rng, dtype=np.float32)
     w = np.ones(256, np.float32)
     logits = np.log(p) if fused else None
-    f, _ = bind(factory(), t, p, w, logits=logits)
+    f, _ = bind_loss(factory(), t, p, w, logits=logits)
     assert_no_allocation(f)
 
 

@@ -1,8 +1,12 @@
-"""Optimizers against Keras 3's update rules written out in NumPy, in float64.
+"""Optimizers: SGD, Adam and RMSprop against Keras 3's update rules written out in NumPy
+(through a model, in float64); the learning rate and the state across steps and fits; Keras
+defaults, registry names, errors, ``bind``'s checks and YAML-safe configs of every optimizer.
 
-The model is one linear Dense layer trained with MSE, whose gradient is known in
-closed form: for ``pred = x @ K + b`` and ``L = mean((pred - y)**2)``,
-``dL/dK = x.T @ r`` and ``dL/db = sum(r, axis=0)`` with ``r = 2 (pred - y) / pred.size``.
+The model is one linear Dense layer trained with MSE, whose gradient is known in closed form
+(``dense_mse_problem`` and ``dense_mse_gradients`` in helpers.py).
+
+Every optimizer and the common options (weight decay, clipping, EMA, gradient accumulation)
+against Keras's rules: tests/test_optimizer_update_rules.py; the schedules: tests/test_schedules.py.
 """
 import math
 
@@ -12,7 +16,9 @@ import pytest
 import framework as fw
 from framework import optimizers
 from framework.layers import Dense
+from framework.optimizers import schedules
 from gradcheck import float64_mode
+from helpers import assert_same_history, assert_weights_moved, dense_mse_gradients, dense_mse_problem
 
 STEPS = 5
 
@@ -21,21 +27,6 @@ STEPS = 5
 def _float64():
     with float64_mode():
         yield
-
-
-def _problem(seed=0, n=6, features=3, units=2):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, features))
-    y = rng.standard_normal((n, units))
-    kernel = rng.standard_normal((features, units))
-    bias = rng.standard_normal(units)
-    return x, y, kernel, bias
-
-
-def _gradients(x, y, kernel, bias):
-    pred = x @ kernel + bias
-    r = 2.0 * (pred - y) / pred.size
-    return [x.T @ r, r.sum(axis=0)]
 
 
 def _train(optimizer, x, y, kernel, bias, steps=STEPS, after_step=None):
@@ -58,21 +49,10 @@ def _reference(update, x, y, kernel, bias, steps=STEPS):
     state = [dict() for _ in params]
     history = []
     for t in range(1, steps + 1):
-        grads = _gradients(x, y, *params)
+        grads = dense_mse_gradients(x, y, *params)
         params = [update(p, g, s, t) for p, g, s in zip(params, grads, state)]
         history.append([p.copy() for p in params])
     return history
-
-
-def _assert_same(history, reference):
-    assert len(history) == len(reference)
-    for step, (got, want) in enumerate(zip(history, reference)):
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14, err_msg=f"step {step + 1}")
-
-
-def _moved(history, kernel):
-    assert not np.allclose(history[-1][0], kernel), "the optimizer did not move the weights"
 
 
 # ----------------------------------------------------------------------------- SGD
@@ -91,14 +71,14 @@ def _sgd_rule(lr, momentum=0.0, nesterov=False):
 @pytest.mark.parametrize("lr,momentum,nesterov", [(0.1, 0.0, False), (0.05, 0.9, False), (0.05, 0.9, True),
                                                   (0.2, 0.5, True)])
 def test_sgd_matches_keras_rule(lr, momentum, nesterov):
-    x, y, k, b = _problem()
+    x, y, k, b = dense_mse_problem()
     _, history = _train(optimizers.SGD(learning_rate=lr, momentum=momentum, nesterov=nesterov), x, y, k, b)
-    _assert_same(history, _reference(_sgd_rule(lr, momentum, nesterov), x, y, k, b))
-    _moved(history, k)
+    assert_same_history(history, _reference(_sgd_rule(lr, momentum, nesterov), x, y, k, b))
+    assert_weights_moved(history, k)
 
 
 def test_nesterov_differs_from_plain_momentum():
-    x, y, k, b = _problem()
+    x, y, k, b = dense_mse_problem()
     _, plain = _train(optimizers.SGD(0.05, momentum=0.9), x, y, k, b)
     _, nesterov = _train(optimizers.SGD(0.05, momentum=0.9, nesterov=True), x, y, k, b)
     assert not np.allclose(plain[-1][0], nesterov[-1][0])
@@ -130,10 +110,10 @@ def test_adam_keras_defaults():
 
 
 def test_adam_default_matches_keras_rule():
-    x, y, k, b = _problem(1)
+    x, y, k, b = dense_mse_problem(1)
     _, history = _train("adam", x, y, k, b)
-    _assert_same(history, _reference(_adam_rule(), x, y, k, b))
-    _moved(history, k)
+    assert_same_history(history, _reference(_adam_rule(), x, y, k, b))
+    assert_weights_moved(history, k)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -141,14 +121,14 @@ def test_adam_default_matches_keras_rule():
     dict(learning_rate=0.3, beta_1=0.5, beta_2=0.6, amsgrad=True),
 ])
 def test_adam_options_match_keras_rule(kwargs):
-    x, y, k, b = _problem(2)
+    x, y, k, b = dense_mse_problem(2)
     _, history = _train(optimizers.Adam(**kwargs), x, y, k, b, steps=8)
-    _assert_same(history, _reference(_adam_rule(**kwargs), x, y, k, b, steps=8))
+    assert_same_history(history, _reference(_adam_rule(**kwargs), x, y, k, b, steps=8))
 
 
 def test_amsgrad_changes_the_trajectory():
     """With a short beta_2 memory and shrinking gradients, v decreases, so vhat matters."""
-    x, y, k, b = _problem(2)
+    x, y, k, b = dense_mse_problem(2)
     kwargs = dict(learning_rate=0.3, beta_1=0.5, beta_2=0.6)
     _, plain = _train(optimizers.Adam(**kwargs), x, y, k, b, steps=8)
     _, ams = _train(optimizers.Adam(amsgrad=True, **kwargs), x, y, k, b, steps=8)
@@ -190,17 +170,17 @@ def test_rmsprop_keras_defaults():
     dict(learning_rate=0.02, rho=0.7, momentum=0.3, centered=True, epsilon=1e-4),
 ])
 def test_rmsprop_matches_keras_rule(kwargs):
-    x, y, k, b = _problem(3)
+    x, y, k, b = dense_mse_problem(3)
     _, history = _train(optimizers.RMSprop(**kwargs), x, y, k, b)
-    _assert_same(history, _reference(_rmsprop_rule(**kwargs), x, y, k, b))
-    _moved(history, k)
+    assert_same_history(history, _reference(_rmsprop_rule(**kwargs), x, y, k, b))
+    assert_weights_moved(history, k)
 
 
 # ----------------------------------------------------------------------------- learning rate and state
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
 def test_zero_learning_rate_stops_updates(name):
-    x, y, k, b = _problem(4)
+    x, y, k, b = dense_mse_problem(4)
 
     def freeze(model, step):
         if step == 1:
@@ -214,7 +194,7 @@ def test_zero_learning_rate_stops_updates(name):
 
 
 def test_learning_rate_change_is_used_by_the_next_step():
-    x, y, k, b = _problem(5)
+    x, y, k, b = dense_mse_problem(5)
     rates = [0.1, 0.1, 0.02, 0.3]
 
     def schedule(model, step):
@@ -224,7 +204,7 @@ def test_learning_rate_change_is_used_by_the_next_step():
     _, history = _train(optimizers.SGD(rates[0], momentum=0.5), x, y, k, b, steps=4, after_step=schedule)
     params, m = [k.copy(), b.copy()], [np.zeros_like(k), np.zeros_like(b)]
     for step, lr in enumerate(rates):
-        grads = _gradients(x, y, *params)
+        grads = dense_mse_gradients(x, y, *params)
         for i in range(2):
             m[i] = 0.5 * m[i] - lr * grads[i]
             params[i] = params[i] + m[i]
@@ -233,7 +213,7 @@ def test_learning_rate_change_is_used_by_the_next_step():
 
 
 def test_learning_rate_change_during_fit_with_adam():
-    x, y, k, b = _problem(6, n=8)
+    x, y, k, b = dense_mse_problem(6, n=8)
     model = fw.Sequential([fw.Input((3,)), Dense(2)])
     model.set_weights([k, b])
     model.compile(optimizer=optimizers.Adam(0.01), loss="mse")
@@ -254,8 +234,22 @@ def test_invalid_learning_rate():
         opt.learning_rate = float("nan")
 
 
+def test_learning_rate_cannot_be_set_over_a_schedule():
+    opt = optimizers.Adam(schedules.CosineDecay(0.1, 10))
+    with pytest.raises(TypeError, match="LearningRateSchedule"):
+        opt.learning_rate = 0.01
+    opt.learning_rate = schedules.ExponentialDecay(0.5, 10, 0.9)  # a new schedule is fine
+    assert opt.learning_rate == pytest.approx(0.5)
+    opt = optimizers.Adam(lambda step: 0.1)
+    with pytest.raises(TypeError):
+        opt.learning_rate = 0.01
+    opt = optimizers.Adam(0.1)
+    opt.learning_rate = schedules.ExponentialDecay(0.5, 10, 0.9)
+    assert opt.learning_rate == pytest.approx(0.5)
+
+
 def test_iterations_count_steps():
-    x, y, k, b = _problem(7, n=10)
+    x, y, k, b = dense_mse_problem(7, n=10)
     model = fw.Sequential([fw.Input((3,)), Dense(2)])
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0)
@@ -266,7 +260,7 @@ def test_iterations_count_steps():
 
 def test_adam_state_continues_across_fit_calls():
     """Two fits of one epoch equal one fit of two epochs (moments and step count carry over)."""
-    x, y, k, b = _problem(8, n=8)
+    x, y, k, b = dense_mse_problem(8, n=8)
     results = []
     for epochs in ([2], [1, 1]):
         model = fw.Sequential([fw.Input((3,)), Dense(2)])
@@ -280,6 +274,8 @@ def test_adam_state_continues_across_fit_calls():
     np.testing.assert_allclose(results[0][0], _reference(_adam_rule(0.05), x, y, k, b, steps=2)[-1][0],
                                rtol=1e-12)
 
+
+# ----------------------------------------------------------------------------- names, defaults and configs
 
 def test_unknown_optimizer_name_lists_choices():
     with pytest.raises(ValueError) as info:
@@ -303,3 +299,107 @@ def test_optimizer_get_forms():
     config = optimizers.SGD(0.3, momentum=0.2, nesterov=True).get_config()
     again = optimizers.SGD.from_config(config)
     assert (again.learning_rate, again.momentum, again.nesterov) == (0.3, 0.2, True)
+
+
+def test_keras_defaults():
+    expected = {
+        "AdamW": dict(learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False),
+        "Adagrad": dict(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7),
+        "Adadelta": dict(learning_rate=0.001, rho=0.95, epsilon=1e-7),
+        "Adamax": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7),
+        "Nadam": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7),
+        "Lion": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.99),
+    }
+    for name, values in expected.items():
+        opt = getattr(optimizers, name)()
+        for key, value in values.items():
+            assert getattr(opt, key) == pytest.approx(value), (name, key)
+        assert opt.name == name.lower()
+        config = opt.get_config()
+        assert config["use_ema"] is False and config["ema_momentum"] == 0.99
+        assert config["clipnorm"] is None and config["gradient_accumulation_steps"] is None
+
+
+@pytest.mark.parametrize("name", ["adamw", "AdamW", "adagrad", "Adagrad", "adadelta", "Adadelta", "adamax",
+                                  "Adamax", "nadam", "Nadam", "lion", "Lion", "sgd", "adam", "rmsprop", "ADAMW"])
+def test_registry_names(name):
+    opt = optimizers.get(name)
+    assert type(opt).__name__.lower() == name.lower()
+    fw_model = fw.Sequential([fw.Input((3,)), Dense(2)])
+    fw_model.compile(optimizer=name, loss="mse")
+    assert type(fw_model.optimizer) is type(opt)
+
+
+def test_config_is_yaml_safe():
+    yaml = pytest.importorskip("yaml")
+    opt = optimizers.AdamW(schedules.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=3), clipnorm=1.0,
+                           use_ema=True, ema_overwrite_frequency=5, gradient_accumulation_steps=4)
+    text = yaml.safe_dump(optimizers.serialize(opt))
+    again = optimizers.deserialize(yaml.safe_load(text))
+    assert again.get_config() == opt.get_config()
+
+
+# ----------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda: optimizers.Adam(clipnorm=1.0, global_clipnorm=1.0), ValueError, "Only one of|only one of"),
+    (lambda: optimizers.SGD(clipnorm=1.0, clipvalue=1.0), ValueError, "only one of"),
+    (lambda: optimizers.SGD(clipvalue=1.0, global_clipnorm=1.0), ValueError, "only one of"),
+    (lambda: optimizers.Adam(gradient_accumulation_steps=1), ValueError, "gradient_accumulation_steps"),
+    (lambda: optimizers.Adam(gradient_accumulation_steps=2.5), ValueError, "gradient_accumulation_steps"),
+    (lambda: optimizers.Adam(use_ema=True, ema_momentum=1.5), ValueError, "ema_momentum"),
+    (lambda: optimizers.Adam(use_ema=True, ema_overwrite_frequency=0), ValueError, "ema_overwrite_frequency"),
+    (lambda: optimizers.AdamW(weight_decay=None), ValueError, "weight_decay"),
+    (lambda: optimizers.Lion(beta_1=0.0), ValueError, "beta_1"),
+    (lambda: optimizers.Adagrad(initial_accumulator_value=-1.0), ValueError, "initial_accumulator_value"),
+    (lambda: optimizers.Adam(clipnorm=-1.0), ValueError, "clipnorm"),
+    (lambda: optimizers.Adam(weight_decay=float("nan")), ValueError, "weight_decay"),
+    (lambda: optimizers.Adam(no_such_option=1), ValueError, "not recognized"),
+    (lambda: optimizers.Adam(loss_scale_factor=128.0), NotImplementedError, "loss_scale_factor"),
+    (lambda: optimizers.Adam(learning_rate="fast"), ValueError, "learning_rate"),
+    (lambda: optimizers.SGD(lambda step: 0.1).get_config(), ValueError, "callable"),
+    (lambda: optimizers.get("adamx"), ValueError, "adamax"),
+])
+def test_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_legacy_decay_argument_warns_and_is_ignored():
+    with pytest.warns(UserWarning, match="decay"):
+        opt = optimizers.Adam(decay=0.1)
+    assert "decay" not in opt.get_config()
+
+
+def test_bind_checks_its_arrays_and_segments():
+    opt = optimizers.Adam()
+    with pytest.raises(ValueError, match="float32 or float64"):
+        opt.bind(np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="must match"):
+        opt.bind(np.zeros(4), np.zeros(5))
+    with pytest.raises(ValueError, match="must match"):
+        opt.bind(np.zeros(4), np.zeros(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="1-D"):
+        opt.bind(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="segments"):
+        opt.bind(np.zeros(4), np.zeros(4), [(0, 2), (3, 4)])
+    with pytest.raises(ValueError, match="segments"):
+        opt.bind(np.zeros(4), np.zeros(4), [(0, 2)])
+    with pytest.raises(ValueError, match="segments"):
+        opt.bind(np.zeros(4), np.zeros(4), [(0, 5)])
+    opt.bind(np.zeros(4), np.zeros(4), [(0, 0), (0, 3), (3, 4)])  # empty weights are fine
+    opt.bind(np.zeros(4), np.zeros(4), np.array([[0, 1], [1, 4]]))
+    opt.bind(np.zeros(0), np.zeros(0), [])()
+
+
+def test_slots_are_kept_across_rebinds_of_the_same_layout():
+    opt = optimizers.Adagrad(use_ema=True, gradient_accumulation_steps=2)
+    params, grads = np.ones(5), np.full(5, 0.5)
+    opt.bind(params, grads)()
+    slots = dict(opt.slots)
+    assert set(slots) == {"average", "gradient_accumulator", "accumulator"}
+    np.testing.assert_array_equal(slots["accumulator"], np.full(5, 0.1))
+    opt.bind(params, grads)
+    assert all(opt.slots[k] is v for k, v in slots.items())
+    opt.bind(np.ones(6), np.ones(6))
+    assert opt.slots["accumulator"].size == 6

@@ -1,7 +1,8 @@
 """Flatten a model's graph into entries the compiler can emit, one per layer call.
 
 A model is any layer whose ``has_graph`` is true: it offers ``inputs``, ``outputs`` and
-``graph_nodes()``. Nested models are inlined: their inner nodes become entries whose tensors are
+``graph_nodes()``; a node whose layer traced its ``call()`` carries a ``Subgraph`` that offers
+the same three. Both are inlined: their inner nodes become entries whose tensors are
 named by (scope, tensor id), so a model applied twice yields two independent
 runs of entries over one set of weights.
 
@@ -20,10 +21,14 @@ from framework.graph.tensor import SymbolicTensor
 
 @dataclass
 class Entry:
+    """One layer or op call of a flattened graph: its node, and the keys of the tensors it reads and writes.
+    ``traced_by`` is the node of the layer whose traced ``call()`` made it (None at the model's level)."""
+
     node: object
     in_keys: list
     out_keys: list
     shapes: dict = field(default_factory=dict)
+    traced_by: object = None
 
     @property
     def layer(self):
@@ -48,7 +53,7 @@ def flatten_model(model, input_shapes=None):
         input_keys.append(key)
     made = []
     try:
-        output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None)
+        output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None, None)
     finally:
         for node in made:  # the plan keeps its nodes; the layers forget them
             node.layer.inbound_nodes.remove(node)
@@ -64,18 +69,22 @@ def _concrete_input(tensor, shape):
     return SymbolicTensor(batch_shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
 
 
-def _expand(model, input_keys, scope, entries, tensors, made):
+def _expand(model, input_keys, scope, entries, tensors, made, traced_by):
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
         if node.layer.has_graph:
-            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made)
+            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by)
+        elif node.subgraph is not None:  # a traced call(): its nodes, at the sizes of the batch when retracing
+            traced = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
+            out_keys = _expand(traced.subgraph, in_keys, scope + (id(node),), entries, tensors, None,
+                               traced_by or traced)
         else:
             emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
             out_keys = [(scope, id(t)) for t in emitted.outputs]
             for t, key in zip(emitted.outputs, out_keys):
                 tensors[key] = t
-            entries.append(Entry(emitted, in_keys, out_keys))
+            entries.append(Entry(emitted, in_keys, out_keys, traced_by=traced_by))
         for t, key in zip(node.outputs, out_keys):
             env[id(t)] = key
     return [env[id(t)] for t in model.outputs]

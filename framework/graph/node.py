@@ -15,6 +15,7 @@ class Node:
         self.call_kwargs = dict(call_kwargs or {})
         self.outputs = [SymbolicTensor(shape, dtype, node=self, index=i, name=layer.name)
                         for i, shape in enumerate(output_shapes)]
+        self.subgraph = None  # the nodes a traced call() made (framework.graph.subgraph), if any
         layer.inbound_nodes.append(self)
 
     @property
@@ -27,7 +28,10 @@ class Node:
 
 def apply_layer(layer, tensors, call_kwargs):
     """Call ``layer`` on a list of tensors with a node's recorded ``call_kwargs``, as the
-    original call did: a lone tensor for a one-input layer, the list otherwise."""
+    original call did: a lone tensor for a one-input layer, the list otherwise. An operation
+    (``framework.ops``) re-applies itself with its recorded constants (``reapply``)."""
+    if hasattr(layer, "reapply"):
+        return layer.reapply(tensors)
     several = len(tensors) > 1 or getattr(layer, "num_inputs", 1) != 1
     return layer(tensors if several else tensors[0], **call_kwargs)
 

@@ -1,23 +1,30 @@
 """Symbolic tensors: the edges of a functional graph.
 
 A SymbolicTensor records a shape (batch axis first, ``None`` when unknown),
-a dtype, and the node that produces it. ``+``, ``-`` and ``*`` between two
-symbolic tensors add a node, so ``x += residual`` reads as it does in Keras;
-what node is decided above the graph (``install_operators``).
+a dtype, and the node that produces it. Python operators (``+ - * / @ **``,
+comparisons, ``x[:, 0]``) add nodes, so ``x += residual`` reads as it does in
+Keras; which nodes is decided above the graph (``framework.ops`` installs them).
 """
 import numpy as np
 
-#: operator name ('add', 'subtract', 'multiply') -> function(a, b) returning the result tensor
+#: operator name ('add', 'subtract', ...) -> function(a, b) (one operand for 'negative') building the result
 OPERATORS = {}
+OPERATOR_NAMES = ("add", "subtract", "multiply", "divide", "matmul", "power", "negative", "getitem", "less",
+                  "less_equal", "greater", "greater_equal")
 
 
 def install_operators(**functions):
-    """Set what ``a + b``, ``a - b``, ``a * b`` on symbolic tensors build (the merge layers
-    install themselves), so the graph needs no import of what sits above it."""
-    unknown = set(functions) - {"add", "subtract", "multiply"}
+    """Set what the Python operators on symbolic tensors build (``framework.ops`` installs them),
+    so the graph needs no import of what sits above it."""
+    unknown = set(functions) - set(OPERATOR_NAMES)
     if unknown:
-        raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; valid: add, multiply, subtract")
+        raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; valid: {', '.join(OPERATOR_NAMES)}")
     OPERATORS.update(functions)
+
+
+_UFUNC_OPERATORS = {"add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+                    "true_divide": "divide", "matmul": "matmul", "power": "power", "less": "less",
+                    "less_equal": "less_equal", "greater": "greater", "greater_equal": "greater_equal"}
 
 
 class SymbolicTensor:
@@ -38,32 +45,84 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
-    def _operator(self, other, name, swap=False):
-        if not isinstance(other, SymbolicTensor):
-            raise TypeError(
-                f"Cannot combine a symbolic tensor with {type(other).__name__}: both sides of "
-                f"'{name.capitalize()}' must be symbolic tensors (constants come with framework.ops)")
+    def _operator(self, name, *operands):
         if name not in OPERATORS:
-            raise TypeError(f"Symbolic '{name}' is not available: import framework first")
-        return OPERATORS[name](other, self) if swap else OPERATORS[name](self, other)
+            raise TypeError(f"The '{name}' operator on symbolic tensors needs framework.ops: import framework first")
+        return OPERATORS[name](*operands)
 
     def __add__(self, other):
-        return self._operator(other, "add")
+        return self._operator("add", self, other)
 
     def __radd__(self, other):
-        return self._operator(other, "add", swap=True)
+        return self._operator("add", other, self)
 
     def __sub__(self, other):
-        return self._operator(other, "subtract")
+        return self._operator("subtract", self, other)
 
     def __rsub__(self, other):
-        return self._operator(other, "subtract", swap=True)
+        return self._operator("subtract", other, self)
 
     def __mul__(self, other):
-        return self._operator(other, "multiply")
+        return self._operator("multiply", self, other)
 
     def __rmul__(self, other):
-        return self._operator(other, "multiply", swap=True)
+        return self._operator("multiply", other, self)
+
+    def __truediv__(self, other):
+        return self._operator("divide", self, other)
+
+    def __rtruediv__(self, other):
+        return self._operator("divide", other, self)
+
+    def __matmul__(self, other):
+        return self._operator("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return self._operator("matmul", other, self)
+
+    def __pow__(self, other):
+        return self._operator("power", self, other)
+
+    def __rpow__(self, other):
+        return self._operator("power", other, self)
+
+    def __neg__(self):
+        return self._operator("negative", self)
+
+    def __getitem__(self, index):
+        return self._operator("getitem", self, index)
+
+    def __lt__(self, other):
+        return self._operator("less", self, other)
+
+    def __le__(self, other):
+        return self._operator("less_equal", self, other)
+
+    def __gt__(self, other):
+        return self._operator("greater", self, other)
+
+    def __ge__(self, other):
+        return self._operator("greater_equal", self, other)
+
+    def __bool__(self):
+        raise TypeError(f"Symbolic tensor '{self.name}' {self.shape} has no value while the graph is built: Python "
+                        "control flow (if, while, and, or) on a tensor cannot be traced; use framework.ops.where "
+                        "to choose between values")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``array + tensor`` and the other operators with an array on the left reach the ops."""
+        name = _UFUNC_OPERATORS.get(ufunc.__name__)
+        if method == "__call__" and name is not None and not kwargs:
+            return self._operator(name, *inputs)
+        return self.__array__()
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"A NumPy function was called on symbolic tensor '{self.name}' {self.shape}, which has no "
+                        "data while the graph is built; use the framework.ops function of the same name")
+
+    def __iter__(self):
+        raise TypeError(f"Symbolic tensor '{self.name}' {self.shape} cannot be iterated while the graph is built; "
+                        "index it (x[:, 0]) or use framework.ops")
 
     __hash__ = object.__hash__
 

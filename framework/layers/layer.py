@@ -5,11 +5,14 @@ compiler a layer provides ``forward(ctx)`` and ``backward(ctx)``, each
 returning a list of zero-argument callables bound to buffers that the
 compiler allocated once (see ``framework.plan.context.StepContext``).
 """
+import inspect
+
 import numpy as np
 
 from framework import backend, initializers, regularizers
 from framework.graph.node import Node
 from framework.graph.shapes import format_shape, sample_shapes_match
+from framework.graph.subgraph import Subgraph, stand_in
 from framework.graph.tensor import is_symbolic
 from framework.layers import eager
 from framework.layers.variable import Variable
@@ -53,11 +56,20 @@ class Layer:
         self.input_spec_shape = None
 
     # ----- weights -------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
+    def add_weight(self, name=None, shape=None, initializer=None, regularizer=None,
                    trainable=True, dtype=None, constraint=None):
-        """Create a weight now (at build time) and track it."""
+        """Create a weight now (in ``__init__`` or ``build``) and track it.
+
+        Keras's keyword form ``add_weight(shape=..., initializer=..., trainable=...)`` works as is,
+        and so does a shape given first; the name defaults to 'variable', the initializer to
+        'glorot_uniform'."""
+        if isinstance(name, (tuple, list)) and shape is None:  # Keras 3's order: the shape comes first
+            name, shape = None, name
+        if shape is None:
+            raise TypeError(f"Layer '{self.name}': add_weight() needs a shape")
+        name = name or "variable"
         dtype = backend.standardize_dtype(dtype or self.dtype)
-        value = initializers.get(initializer)(tuple(shape), dtype=dtype)
+        value = initializers.get(initializer or "glorot_uniform")(tuple(shape), dtype=dtype)
         var = Variable(np.asarray(value, dtype=dtype), name, f"{self.name}/{name}",
                        trainable=trainable, regularizer=regularizers.get(regularizer),
                        constraint=constraint)
@@ -66,18 +78,43 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        return list(self._trainable_weights) if self.trainable else []
+        own = list(self._trainable_weights) if self.trainable else []
+        return _unique(own + [w for layer in self.tracked_layers() for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self):
-        if self.trainable:
-            return list(self._non_trainable_weights)
-        return list(self._trainable_weights) + list(self._non_trainable_weights)
+        own = list(self._non_trainable_weights) if self.trainable else \
+            list(self._trainable_weights) + list(self._non_trainable_weights)
+        trainable = {id(w) for w in self.trainable_weights}
+        inner = [w for layer in self.tracked_layers() for w in layer.weights if id(w) not in trainable]
+        return _unique(own + inner)
 
     @property
     def weights(self):
-        """All weights, trainable first, as Keras orders them."""
-        return list(self._trainable_weights) + list(self._non_trainable_weights)
+        """All weights, trainable first, as Keras orders them (a traced layer's inner layers' included)."""
+        own = list(self._trainable_weights) + list(self._non_trainable_weights)
+        return _unique(own + [w for layer in self.tracked_layers() for w in layer.weights])
+
+    def tracked_layers(self):
+        """The layers a layer written with ``call()`` keeps in its public attributes (alone, or in
+        lists, tuples and dicts), whose weights are its own too, as Keras tracks them. Built-in layers emit
+        their own steps and track nothing."""
+        if not self.traces_call():
+            return []
+        found = []
+        for key, value in vars(self).items():
+            if key.startswith("_"):  # the framework's own bookkeeping (the eager models cache among it)
+                continue
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+                else [value]
+            found += [item for item in items if isinstance(item, Layer) and item is not self]
+        return _unique(found)
+
+    @classmethod
+    def traces_call(cls):
+        """True for a layer written with ``call()`` (framework.ops and other layers), which is traced
+        into the graph, rather than with the plan emitters ``forward``/``backward``."""
+        return "call" in _defined_names(cls) and cls.forward is Layer.forward
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
@@ -154,6 +191,8 @@ class Layer:
         return self._call_eager(inputs, **kwargs)
 
     def _call_symbolic(self, inputs, training=None, **kwargs):
+        if self.traces_call():
+            return self._trace_call(inputs, training, kwargs)
         if kwargs:
             raise TypeError(f"Layer '{self.name}' got unexpected call argument(s) {', '.join(sorted(kwargs))}")
         tensors = self._check_input_count(inputs)
@@ -166,6 +205,31 @@ class Layer:
                     {} if training is None else {"training": bool(training)})
         attach_masks(self, node)
         return node.outputs if multi else node.outputs[0]
+
+    def _trace_call(self, inputs, training, kwargs):
+        """Run ``call()`` on stand-ins of the inputs: the ops and layers it uses become this node's
+        subgraph, and the output shapes are what ``call()`` computed."""
+        several = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if several else [inputs]
+        shapes = [t.shape for t in tensors]
+        self._maybe_build(shapes if several else shapes[0])
+        stand_ins = [stand_in(t) for t in tensors]
+        call_kwargs = dict(kwargs)
+        if training is not None:
+            call_kwargs["training"] = bool(training)
+        if "training" in inspect.signature(self.call).parameters and "training" not in call_kwargs:
+            call_kwargs["training"] = None
+        result = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
+        outputs = list(result) if isinstance(result, (list, tuple)) else [result]
+        subgraph = Subgraph(self, stand_ins, outputs)
+        for stand in stand_ins:
+            stand.node.layer.inbound_nodes.clear()
+        node = Node(self, tensors, [t.shape for t in outputs], outputs[0].dtype,
+                    {} if training is None else {"training": bool(training)})
+        node.subgraph = subgraph
+        for tensor, traced in zip(node.outputs, outputs):
+            tensor.dtype, tensor.mask = traced.dtype, traced.mask
+        return node.outputs if isinstance(result, (list, tuple)) else node.outputs[0]
 
     def _check_input_count(self, inputs):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -230,6 +294,25 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _unique(items):
+    seen, out = set(), []
+    for item in items:
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return out
+
+
+def _defined_names(cls):
+    """Names defined by ``cls`` and its bases below ``Layer``."""
+    names = set()
+    for klass in cls.__mro__:
+        if klass is Layer:
+            break
+        names |= set(vars(klass))
+    return names
 
 
 def attach_masks(layer, node):

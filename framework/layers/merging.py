@@ -11,7 +11,6 @@ import numpy as np
 
 from framework.graph.shapes import format_shape
 from framework.kernels.elementwise import flat
-from framework.graph.tensor import install_operators
 from framework.kernels.merging import select_backward, select_forward
 from framework.plan.steps import copy_step
 from framework.layers.layer import Layer
@@ -268,7 +267,3 @@ def concatenate(inputs, axis=-1, **kwargs):
 
 
 LAYERS = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
-
-# ``a + b``, ``a - b``, ``a * b`` on symbolic tensors build these layers
-install_operators(add=lambda a, b: add([a, b]), subtract=lambda a, b: subtract([a, b]),
-                  multiply=lambda a, b: multiply([a, b]))

@@ -95,7 +95,7 @@ class Model(Trainer, Layer):
         input_layers = [t.node.layer for t in self.inputs]
         seen, layers = set(), []
         for layer in input_layers + [n.layer for n in self._nodes]:
-            if id(layer) not in seen:
+            if id(layer) not in seen and isinstance(layer, Layer):  # ops are nodes, not layers (as Keras)
                 seen.add(id(layer))
                 layers.append(layer)
         self._graph_layers = layers

@@ -10,6 +10,22 @@ def _human(n, unit):
     return f"{n:.4g} P{unit}"
 
 
+def _traced_layers_as_one(items):
+    """One row per layer written with call(): the ops and layers its trace made are summed into it."""
+    rows, by_node = [], {}
+    for item in items:
+        node = item.get("traced_by")
+        if node is None:
+            rows.append(item)
+        elif id(node) in by_node:
+            row = by_node[id(node)]
+            row["flops"] = None if row["flops"] is None or item["flops"] is None else row["flops"] + item["flops"]
+        else:
+            by_node[id(node)] = {"layer": node.layer, "node": node, "flops": item["flops"]}
+            rows.append(by_node[id(node)])
+    return rows
+
+
 def summary_text(model):
     """The summary table as text. FLOPs are per sample; memory is the predict plan's at batch 1."""
     if not model.built or not model.outputs:
@@ -18,9 +34,10 @@ def summary_text(model):
     # a model declared with unknown sizes has plans per batch shape only: no FLOPs or plan memory
     plan = None if getattr(model, "_unknown_sizes", False) else model.plan("predict", 1)
     items = plan.describe if plan is not None else [
-        {"layer": entry.layer, "node": entry.node, "flops": None} for entry in model.flat_graph()[2]]
+        {"layer": entry.layer, "node": entry.node, "flops": None, "traced_by": entry.traced_by}
+        for entry in model.flat_graph()[2]]
     rows = [("Layer (type)", "Output Shape", "Param #", "FLOPs")]
-    for item in items:
+    for item in _traced_layers_as_one(items):
         layer, node = item["layer"], item["node"]
         shapes = [t.shape for t in node.outputs]
         shape = format_shape(shapes[0]) if len(shapes) == 1 else format_shape(shapes)

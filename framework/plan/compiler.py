@@ -164,7 +164,7 @@ class _Compiler:
         in_shape = [self.tensors[k].shape for k in entry.in_keys]
         out_shape = [self.tensors[k].shape for k in entry.out_keys]
         self.plan.describe.append({
-            "layer": layer, "node": entry.node,
+            "layer": layer, "node": entry.node, "traced_by": entry.traced_by,
             "bytes": sum(b.nbytes for b in outputs if views is None) + sum(b.nbytes for b in ctx.scratch_buffers()),
             "flops": self.batch * layer.flops(in_shape[0] if len(in_shape) == 1 else in_shape,
                                               out_shape[0] if len(out_shape) == 1 else out_shape),

@@ -14,7 +14,8 @@ import yaml
 
 from framework.graph.node import apply_layer
 from framework.layers.core import Input
-from framework.layers.serialization import MODELS, build_layer, layer_config
+from framework.layers.serialization import MODELS, build_layer, layer_config, plain
+from framework.ops import REGISTRY as OPS, Operation
 
 FORMAT = "framework.model/1"
 
@@ -45,9 +46,16 @@ def model_config(model):
                                                                          if node.call_kwargs else {})}
                           for node in model.graph_nodes() if node.layer is layer]
         layers.append(entry)
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "inputs": _structure(*model.input_structure, [ref(t) for t in model.inputs]),
-            "outputs": _structure(*model.output_structure, [ref(t) for t in model.outputs])}
+    config = {"name": model.name, "trainable": model.trainable, "layers": layers,
+              "inputs": _structure(*model.input_structure, [ref(t) for t in model.inputs]),
+              "outputs": _structure(*model.output_structure, [ref(t) for t in model.outputs])}
+    ops = [{"class_name": type(node.layer).registered_name, "name": node.layer.name,
+            "config": plain(node.layer.get_config()), "operands": node.layer.operand_config(),
+            "calls": [{"inputs": [ref(t) for t in node.inputs]}]}
+           for node in model.graph_nodes() if isinstance(node.layer, Operation)]
+    if ops:  # framework.ops applied in the graph: each op node once, by registered op name
+        config["ops"] = ops
+    return config
 
 
 def _structure(kind, keys, refs):
@@ -76,11 +84,21 @@ def model_from_config(config, sequential=None):
         if "name" not in entry:
             raise ValueError(f"model config, layer {i}: every layer needs a 'name'")
         layers[entry["name"]] = build_layer(entry, f"model config, layer '{entry['name']}'")
+    for i, entry in enumerate(config.get("ops") or []):
+        if not isinstance(entry, dict) or "name" not in entry or "class_name" not in entry:
+            raise ValueError(f"model config, op {i}: expected 'class_name', 'name', 'config', 'operands', 'calls'")
+        cls = OPS.lookup(entry["class_name"])
+        try:
+            layers[entry["name"]] = cls.from_operand_config(dict(entry.get("config") or {}), entry.get("operands", []))
+        except (TypeError, KeyError) as e:
+            raise ValueError(f"model config, op '{entry['name']}': invalid config for op {entry['class_name']!r}: "
+                             f"{e}") from None
     produced = {}
     for name, layer in layers.items():
         if type(layer).__name__ == "InputLayer":
             produced[(name, 0)] = [layer.output]
-    pending = [(entry["name"], k, call) for entry in config["layers"] for k, call in enumerate(entry.get("calls", []))]
+    pending = [(entry["name"], k, call) for entry in config["layers"] + list(config.get("ops") or [])
+               for k, call in enumerate(entry.get("calls", []))]
     while pending:
         progress = []
         for name, k, call in pending:

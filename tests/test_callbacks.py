@@ -1,10 +1,14 @@
 """The Keras 3 training callbacks: EarlyStopping, ReduceLROnPlateau, LearningRateScheduler,
-CSVLogger, TerminateOnNaN, LambdaCallback.
+CSVLogger, TerminateOnNaN, LambdaCallback, the Callback base and the callbacks registry.
 
 Most tests drive the hooks on scripted loss curves through a ``CallbackList`` (the object fit
 uses) with a fake model whose ``get_weights`` returns an array stamped with the current epoch,
 so the epoch whose weights EarlyStopping restores can be read back. A few end-to-end tests fit a
-real model."""
+real model.
+
+Elsewhere: the order of the hooks fit / evaluate / predict call, History and ProgbarLogger in
+tests/test_training.py; ModelCheckpoint and BackupAndRestore (they write model files) in
+tests/test_saving.py."""
 import csv
 import math
 import operator
@@ -17,6 +21,7 @@ import framework as fw
 from framework import callbacks as cbm
 from framework.callbacks import (CSVLogger, Callback, CallbackList, EarlyStopping, LambdaCallback,
                                  LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN)
+from helpers import linear_regression_data, linear_regression_model
 
 
 # ----------------------------------------------------------------------------- fakes and drivers
@@ -454,8 +459,8 @@ def test_lambda_callback_in_fit():
         on_train_batch_end=lambda batch, logs: calls.append(f"batch_end {batch} {sorted(logs)}"),
         on_epoch_end=lambda epoch, logs: calls.append(f"epoch_end {epoch} {sorted(logs)}"),
         on_train_end=lambda logs: calls.append("train_end"))
-    model = _model()
-    x, y = _data(8)
+    model = linear_regression_model()
+    x, y = linear_regression_data(8)
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y), callbacks=[cb])
     assert calls == ["train_begin",
                      "epoch_begin 0", "batch_end 0 ['loss']", "batch_end 1 ['loss']",
@@ -474,8 +479,8 @@ def test_subclass_sees_model_params_and_on_batch_end_alias():
         def on_batch_end(self, batch, logs=None):  # Keras's alias of on_train_batch_end
             seen.setdefault("batches", []).append(batch)
 
-    model = _model()
-    model.fit(*_data(12), batch_size=4, epochs=1, verbose=0, callbacks=[Probe()])
+    model = linear_regression_model()
+    model.fit(*linear_regression_data(12), batch_size=4, epochs=1, verbose=0, callbacks=[Probe()])
     assert seen["model"] is model and seen["stop"] is False
     assert seen["params"]["epochs"] == 1 and seen["params"]["steps"] == 3
     assert seen["batches"] == [0, 1, 2]
@@ -508,27 +513,13 @@ def test_registry_names_and_configs(tmp_path):
 
 # ----------------------------------------------------------------------------- end to end
 
-def _model(lr=0.05, metrics=None):
-    fw.utils.set_random_seed(0)
-    model = fw.Sequential([fw.Input((4,)), fw.layers.Dense(1)])
-    model.compile(fw.optimizers.SGD(lr), "mse", metrics=metrics)
-    return model
-
-
-def _data(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")).astype("float32")
-    return x, y
-
-
 def test_fit_early_stopping_restores_the_best_epoch():
     # validation targets are 0.3 x the training targets: starting from zero weights, validation loss
     # falls while the weights pass 0.3 x the solution, then rises
-    model = _model(lr=0.02)
+    model = linear_regression_model(lr=0.02)
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])
-    x, y = _data(64)
-    xv, yv = _data(32, seed=1)
+    x, y = linear_regression_data(64)
+    xv, yv = linear_regression_data(32, seed=1)
     yv = 0.3 * yv
     per_epoch = []
     recorder = LambdaCallback(on_epoch_end=lambda epoch, logs: per_epoch.append(model.get_weights()))
@@ -546,8 +537,8 @@ def test_fit_early_stopping_restores_the_best_epoch():
 
 
 def test_fit_early_stopping_auto_mode_from_compiled_metrics():
-    model = _model(metrics=["mae", "accuracy"])
-    x, y = _data(16)
+    model = linear_regression_model(metrics=["mae", "accuracy"])
+    x, y = linear_regression_data(16)
     es_mae, es_acc = EarlyStopping(monitor="val_mae", patience=100), EarlyStopping(monitor="accuracy", patience=100)
     model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[es_mae, es_acc])
     assert es_mae.monitor_op is operator.lt and es_acc.monitor_op is operator.gt
@@ -559,7 +550,7 @@ def test_fit_early_stopping_auto_mode_multi_output_names():
     value = fw.layers.Dense(1, name="value")(inp)
     model = fw.Model(inp, [label, value])
     model.compile("sgd", ["sparse_categorical_crossentropy", "mse"], metrics=[["accuracy"], ["mae"]])
-    x, _ = _data(16)
+    x, _ = linear_regression_data(16)
     ys = [np.arange(16) % 2, x[:, :1]]
     names = ["val_label_accuracy", "value_mae", "val_value_loss", "label_loss", "val_loss"]
     stoppers = [EarlyStopping(monitor=name, patience=100) for name in names]
@@ -569,8 +560,8 @@ def test_fit_early_stopping_auto_mode_multi_output_names():
 
 def test_fit_csv_logger_matches_history(tmp_path):
     path = tmp_path / "train.csv"
-    model = _model(metrics=["mae"])
-    x, y = _data(40)
+    model = linear_regression_model(metrics=["mae"])
+    x, y = linear_regression_data(40)
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_split=0.25,
                         callbacks=[CSVLogger(path)])
     with open(path, newline="") as f:
@@ -582,8 +573,8 @@ def test_fit_csv_logger_matches_history(tmp_path):
 
 
 def test_fit_reduce_lr_changes_the_optimizer():
-    model = _model(lr=0.1)
-    x, y = _data(16)
+    model = linear_regression_model(lr=0.1)
+    x, y = linear_regression_data(16)
     rl = ReduceLROnPlateau(monitor="loss", factor=0.1, patience=1, min_delta=100.0)  # nothing counts as better
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[rl])
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.01])
@@ -612,8 +603,8 @@ def test_fit_learning_rate_scheduler_keras_docstring_example():
 
 
 def test_fit_terminate_on_nan():
-    model = _model()
-    x, y = _data(16)
+    model = linear_regression_model()
+    x, y = linear_regression_data(16)
     x[4, 0] = np.nan  # the second batch of 4, unshuffled
     batches = []
     spy = LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))

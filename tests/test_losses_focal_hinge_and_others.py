@@ -1,6 +1,11 @@
-"""The second set of Keras 3 losses: KLDivergence, Poisson, CosineSimilarity, the hinges, LogCosh,
-MSLE, MAPE and the focal crossentropies. Values (eager and bound) against NumPy formulas, Keras
-docstring numbers, gradients against finite differences, config, allocation, and training."""
+"""The Keras 3 losses other than MSE, MAE, Huber and the three crossentropies: the focal
+crossentropies, the hinges (Hinge, SquaredHinge, CategoricalHinge), KLDivergence, Poisson,
+CosineSimilarity, LogCosh, MSLE and MAPE. Values (eager and bound) against NumPy formulas, Keras
+docstring numbers, gradients against finite differences, the fused focal losses, config,
+allocation, and training a model with each.
+
+MSE, MAE, Huber, BinaryCrossentropy, CategoricalCrossentropy and SparseCategoricalCrossentropy,
+and the bind contract every loss follows: tests/test_losses.py."""
 
 import numpy as np
 import pytest
@@ -8,22 +13,13 @@ import pytest
 import framework as fw
 from framework import layers
 from framework import losses as L
-from helpers import numeric_grad, assert_no_allocation
+from helpers import assert_no_allocation, bind_loss, numeric_grad, reduce_loss_ref, sigmoid, softmax
 
 EPS = 1e-7
 
 
 # ----------------------------------------------------------------------------- reference formulas
 # Written from the Keras 3 formulas (keras/src/losses/losses.py), in float64, over the last axis.
-
-def _softmax(z):
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def _sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
 
 def ref_mape(t, p):
     return 100 * np.mean(np.abs(t - p) / np.maximum(np.abs(t), EPS), -1)
@@ -70,7 +66,7 @@ def ref_categorical_hinge(t, p):
 
 def ref_binary_focal(t, p, from_logits=False, gamma=2.0, balance=False, alpha=0.25, ls=0.0):
     t = t * (1 - ls) + 0.5 * ls
-    p = _sigmoid(p) if from_logits else p
+    p = sigmoid(p) if from_logits else p
     pc = np.clip(p, EPS, 1 - EPS)
     bce = -(t * np.log(pc) + (1 - t) * np.log(1 - pc))
     p_t = t * p + (1 - t) * (1 - p)
@@ -82,17 +78,9 @@ def ref_binary_focal(t, p, from_logits=False, gamma=2.0, balance=False, alpha=0.
 
 def ref_categorical_focal(t, p, from_logits=False, gamma=2.0, alpha=0.25, ls=0.0):
     t = t * (1 - ls) + ls / t.shape[-1]
-    p = _softmax(p) if from_logits else p
+    p = softmax(p) if from_logits else p
     q = np.clip(p / p.sum(-1, keepdims=True), EPS, 1 - EPS)
     return (np.asarray(alpha) * (1 - q) ** gamma * -t * np.log(q)).sum(-1)
-
-
-def reduce_ref(per_sample, w=None, reduction="sum_over_batch_size"):
-    """Keras 3: weighted sum of per-sample loss elements / their number (or the plain sum)."""
-    per = per_sample.reshape(per_sample.shape[0], -1)
-    w = np.ones(per.shape[0]) if w is None else np.asarray(w, float)
-    total = (per * w[:, None]).sum()
-    return total if reduction == "sum" else total / per.size
 
 
 # ----------------------------------------------------------------------------- data
@@ -171,11 +159,6 @@ IDS = [c[0] for c in CASES]
 SHAPES = [(5, 4), (3, 2, 4)]
 
 
-def bind(loss, t, p, w=None, logits=None):
-    d = np.zeros_like(p)
-    return loss.bind(p, t, w, d, logits=logits), d
-
-
 # ----------------------------------------------------------------------------- values
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -185,10 +168,10 @@ def test_eager_and_bound_value_match_reference(name, factory, ref, kind, shape, 
     rng = np.random.default_rng(len(shape) * 10 + weighted)
     t, p = make_data(kind, shape, rng)
     w = rng.uniform(0.0, 2.0, shape[0]) if weighted else None
-    expected = reduce_ref(ref(t, p), w)
+    expected = reduce_loss_ref(ref(t, p), w)
     loss = factory()
     assert loss(t, p, sample_weight=w) == pytest.approx(expected, rel=1e-10)
-    f, _ = bind(loss, t, p, w)
+    f, _ = bind_loss(loss, t, p, w)
     value = f()
     assert isinstance(value, float)
     assert value == pytest.approx(expected, rel=1e-10)
@@ -241,10 +224,10 @@ def test_bound_float32_matches_float64_reference(name, factory, ref, kind):
     t, p = make_data(kind, (16, 3, 4), rng)
     w = rng.uniform(0.5, 1.5, 16)
     t32, p32, w32 = t.astype(np.float32), p.astype(np.float32), w.astype(np.float32)
-    f, d = bind(factory(), t32, p32, w32)
-    assert f() == pytest.approx(reduce_ref(ref(t32.astype(float), p32.astype(float)), w32.astype(float)), rel=1e-6)
+    f, d = bind_loss(factory(), t32, p32, w32)
+    assert f() == pytest.approx(reduce_loss_ref(ref(t32.astype(float), p32.astype(float)), w32.astype(float)), rel=1e-6)
     assert d.dtype == np.float32 and np.isfinite(d).all()
-    f64, d64 = bind(factory(), t32.astype(float), p32.astype(float), w32.astype(float))
+    f64, d64 = bind_loss(factory(), t32.astype(float), p32.astype(float), w32.astype(float))
     f64()
     np.testing.assert_allclose(d, d64, rtol=1e-4, atol=1e-7)
 
@@ -321,15 +304,15 @@ def test_hand_computed_bound_values():
     yt, yp = np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([[0.6, 0.4], [0.4, 0.6]])
     for loss, expected in [(L.Hinge(), 1.3), (L.SquaredHinge(), 1.86), (L.CategoricalHinge(), 1.4),
                            (L.KLDivergence(), 0.458)]:
-        assert bind(loss, yt, yp.copy())[0]() == pytest.approx(expected, abs=1e-3)
+        assert bind_loss(loss, yt, yp.copy())[0]() == pytest.approx(expected, abs=1e-3)
     yt, z = np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([[-18.6, 0.51], [2.94, -12.8]])
-    assert bind(L.BinaryFocalCrossentropy(gamma=3, from_logits=True), yt, z)[0]() == pytest.approx(0.647, abs=1e-3)
-    f, _ = bind(L.BinaryFocalCrossentropy(gamma=3, from_logits=True), yt, z, np.array([0.8, 0.2]))
+    assert bind_loss(L.BinaryFocalCrossentropy(gamma=3, from_logits=True), yt, z)[0]() == pytest.approx(0.647, abs=1e-3)
+    f, _ = bind_loss(L.BinaryFocalCrossentropy(gamma=3, from_logits=True), yt, z, np.array([0.8, 0.2]))
     assert f() == pytest.approx(0.133, abs=1e-3)
     yt = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     yp = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
-    assert bind(L.CategoricalFocalCrossentropy(), yt, yp)[0]() == pytest.approx(0.23315276, rel=1e-6)
-    f, _ = bind(L.CategoricalFocalCrossentropy(reduction="sum"), yt, yp)
+    assert bind_loss(L.CategoricalFocalCrossentropy(), yt, yp)[0]() == pytest.approx(0.23315276, rel=1e-6)
+    f, _ = bind_loss(L.CategoricalFocalCrossentropy(reduction="sum"), yt, yp)
     assert f() == pytest.approx(0.46631, abs=1e-5)
 
 
@@ -339,12 +322,12 @@ def test_hinge_label_conversion_is_all_or_nothing():
     signed = 2 * binary - 1
     for loss in (L.Hinge(), L.SquaredHinge()):
         assert loss(binary, p) == pytest.approx(loss(signed, p))
-        assert bind(loss, binary, p.copy())[0]() == pytest.approx(loss(signed, p))
+        assert bind_loss(loss, binary, p.copy())[0]() == pytest.approx(loss(signed, p))
     # one label outside {0, 1}: nothing is converted (the zeros stay zeros), as Keras's convert_binary_labels
     mixed = np.array([[0.0, 1.0], [1.0, 0.5]])
     expected = np.mean(np.maximum(1 - mixed * p, 0), -1).mean()
     assert L.Hinge()(mixed, p) == pytest.approx(expected)
-    assert bind(L.Hinge(), mixed, p.copy())[0]() == pytest.approx(expected)
+    assert bind_loss(L.Hinge(), mixed, p.copy())[0]() == pytest.approx(expected)
     # categorical hinge does not convert
     assert L.categorical_hinge([[0.0, 1.0]], [[0.2, 0.7]])[0] == pytest.approx(max(0.2 - 0.7 + 1, 0))
 
@@ -353,7 +336,7 @@ def test_cosine_similarity_of_a_zero_vector_is_zero():
     t = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]])
     p = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     np.testing.assert_array_equal(L.cosine_similarity(t, p), [0.0, 0.0])
-    f, d = bind(L.CosineSimilarity(), t, p.copy())
+    f, d = bind_loss(L.CosineSimilarity(), t, p.copy())
     assert f() == 0.0
     assert np.isfinite(d).all()
     # Keras: a zero prediction is scaled by 1/epsilon, so its gradient is -t_hat / epsilon / (N*R)
@@ -377,8 +360,8 @@ def test_rank1_outputs_and_squeezed_targets():
     rng = np.random.default_rng(4)
     t, p = make_data("positive", (6,), rng)
     w = rng.uniform(0.5, 1.5, 6)
-    f, _ = bind(L.Poisson(), t, p, w)
-    assert f() == pytest.approx(reduce_ref(ref_poisson(t[:, None], p[:, None]), w))
+    f, _ = bind_loss(L.Poisson(), t, p, w)
+    assert f() == pytest.approx(reduce_loss_ref(ref_poisson(t[:, None], p[:, None]), w))
     # (N,) targets against an (N, 1) output: Keras's squeeze_or_expand_to_same_rank
     assert L.Poisson()(t, p[:, None]) == pytest.approx(L.Poisson()(t[:, None], p[:, None]))
     assert L.LogCosh()(t[:, None], p) == pytest.approx(ref_log_cosh(t[:, None], p[:, None]).mean())
@@ -393,7 +376,7 @@ def test_reductions_bound_match_eager(factory, kind, reduction):
     t, p = make_data(kind, (4, 3, 5), rng)
     w = rng.uniform(0.1, 1.0, 4)
     loss = factory(reduction)
-    assert bind(loss, t, p, w)[0]() == pytest.approx(loss(t, p, sample_weight=w), rel=1e-10)
+    assert bind_loss(loss, t, p, w)[0]() == pytest.approx(loss(t, p, sample_weight=w), rel=1e-10)
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -407,7 +390,7 @@ def test_bound_gradient_matches_finite_differences(name, factory, ref, kind, sha
     for reduction in ("sum_over_batch_size", "sum"):
         loss = factory()
         loss.reduction = reduction
-        f, d = bind(loss, t, p, w)
+        f, d = bind_loss(loss, t, p, w)
         f()
         analytic = d.copy()
         assert np.abs(analytic).max() > 0
@@ -421,13 +404,13 @@ def test_fused_sigmoid_binary_focal(shape):
     w = rng.uniform(0.2, 1.5, shape[0])
     loss = L.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=2.5, label_smoothing=0.05)
     assert loss.fusable_activation == "sigmoid"
-    y = _sigmoid(z)
-    f, d = bind(loss, t, y, w, logits=z)
+    y = sigmoid(z)
+    f, d = bind_loss(loss, t, y, w, logits=z)
     ref = lambda t, p: ref_binary_focal(t, p, gamma=2.5, balance=True, ls=0.05)  # noqa: E731
-    assert f() == pytest.approx(reduce_ref(ref(t, y), w), rel=1e-10)  # Keras's value of the probabilities
+    assert f() == pytest.approx(reduce_loss_ref(ref(t, y), w), rel=1e-10)  # Keras's value of the probabilities
 
     def value():
-        y[...] = _sigmoid(z)
+        y[...] = sigmoid(z)
         return f()
     np.testing.assert_allclose(d, numeric_grad(value, z), rtol=1e-5, atol=1e-8)
 
@@ -439,13 +422,13 @@ def test_fused_softmax_categorical_focal(shape):
     w = rng.uniform(0.2, 1.5, shape[0])
     loss = L.CategoricalFocalCrossentropy(alpha=[0.2, 0.3, 0.1, 0.4], gamma=1.5, label_smoothing=0.1)
     assert loss.fusable_activation == "softmax"
-    y = _softmax(z)
-    f, d = bind(loss, t, y, w, logits=z)
-    expected = reduce_ref(ref_categorical_focal(t, y, gamma=1.5, alpha=[0.2, 0.3, 0.1, 0.4], ls=0.1), w)
+    y = softmax(z)
+    f, d = bind_loss(loss, t, y, w, logits=z)
+    expected = reduce_loss_ref(ref_categorical_focal(t, y, gamma=1.5, alpha=[0.2, 0.3, 0.1, 0.4], ls=0.1), w)
     assert f() == pytest.approx(expected, rel=1e-10)
 
     def value():
-        y[...] = _softmax(z)
+        y[...] = softmax(z)
         return f()
     np.testing.assert_allclose(d, numeric_grad(value, z), rtol=1e-5, atol=1e-8)
 
@@ -453,13 +436,13 @@ def test_fused_softmax_categorical_focal(shape):
 def test_focal_with_gamma_zero_and_alpha_one_is_crossentropy():
     rng = np.random.default_rng(9)
     t, p = make_data("categorical", (6, 5), rng)
-    f, d = bind(L.CategoricalFocalCrossentropy(alpha=1.0, gamma=0.0), t, p)
-    f_ref, d_ref = bind(L.CategoricalCrossentropy(), t, p)
+    f, d = bind_loss(L.CategoricalFocalCrossentropy(alpha=1.0, gamma=0.0), t, p)
+    f_ref, d_ref = bind_loss(L.CategoricalCrossentropy(), t, p)
     assert f() == pytest.approx(f_ref(), rel=1e-12)
     np.testing.assert_allclose(d, d_ref, rtol=1e-10, atol=1e-14)
     t, p = make_data("binary", (6, 5), rng)
-    f, d = bind(L.BinaryFocalCrossentropy(gamma=0.0), t, p)
-    f_ref, d_ref = bind(L.BinaryCrossentropy(), t, p)
+    f, d = bind_loss(L.BinaryFocalCrossentropy(gamma=0.0), t, p)
+    f_ref, d_ref = bind_loss(L.BinaryCrossentropy(), t, p)
     assert f() == pytest.approx(f_ref(), rel=1e-12)
     np.testing.assert_allclose(d, d_ref, rtol=1e-10, atol=1e-14)
 
@@ -470,7 +453,7 @@ def test_nan_propagates():
                     (L.KLDivergence(), [[0.5, 0.5]]), (L.LogCosh(), [[1.0, 2.0]]), (L.Hinge(), [[0.0, 1.0]]),
                     (L.SquaredHinge(), [[0.0, 1.0]]), (L.CategoricalHinge(), [[0.0, 1.0]]),
                     (L.MeanSquaredLogarithmicError(), [[1.0, 2.0]]), (L.MeanAbsolutePercentageError(), [[1.0, 2.0]])]:
-        f, d = bind(loss, np.array(t), np.array([[np.nan, 0.5]]))
+        f, d = bind_loss(loss, np.array(t), np.array([[np.nan, 0.5]]))
         assert np.isnan(f()), loss
 
 
@@ -487,18 +470,18 @@ def test_bound_loss_does_not_allocate(name, factory, ref, kind):
     rng = np.random.default_rng(10)
     t, p = make_data(kind, (256, 10) if "alpha_list" not in name else (256, 4), rng, dtype=np.float32)
     w = np.ones(256, np.float32)
-    f, _ = bind(factory(), t, p, w)
+    f, _ = bind_loss(factory(), t, p, w)
     assert_no_allocation(f)
 
 
 def test_fused_focal_does_not_allocate():
     rng = np.random.default_rng(12)
     t, z = make_data("categorical_logits", (256, 10), rng, dtype=np.float32)
-    f, _ = bind(L.CategoricalFocalCrossentropy(), t, _softmax(z).astype(np.float32), None, logits=z)
+    f, _ = bind_loss(L.CategoricalFocalCrossentropy(), t, softmax(z).astype(np.float32), None, logits=z)
     assert_no_allocation(f)
     t, z = make_data("binary_logits", (256, 10), rng, dtype=np.float32)
-    f, _ = bind(L.BinaryFocalCrossentropy(reduction="mean_with_sample_weight"), t,
-                _sigmoid(z).astype(np.float32), None, logits=z)
+    f, _ = bind_loss(L.BinaryFocalCrossentropy(reduction="mean_with_sample_weight"), t,
+                     sigmoid(z).astype(np.float32), None, logits=z)
     assert_no_allocation(f)
 
 
@@ -592,7 +575,7 @@ def _problem(kind, rng, n=96):
     if kind == "positive":
         return x, np.log1p(np.exp(z)), "softplus"
     if kind == "distribution":
-        return x, _softmax(z), "softmax"
+        return x, softmax(z), "softmax"
     if kind == "binary":
         return x, (z > 0).astype(np.float32), "sigmoid"
     if kind == "signed":

@@ -1,0 +1,62 @@
+"""Subgraphs: the nodes a layer's ``call()`` made when it was traced on stand-in inputs.
+
+A layer written with ``call()`` (framework.ops and other layers inside) is traced once per call:
+its inputs are stand-ins (``Placeholder`` nodes), and the nodes its ``call()`` adds between them
+and its outputs form a ``Subgraph`` kept on the layer's node. The compiler inlines a subgraph like
+a nested model, so its ops and layers get buffers, forward steps and a derived backward.
+"""
+from framework.graph.node import Node, topological_order
+from framework.graph.shapes import format_shape
+from framework.graph.tensor import SymbolicTensor
+
+
+class Placeholder:
+    """The source of a stand-in input of a traced call (never part of a plan).
+
+    Args:
+        name: the name of the input it stands for.
+    """
+
+    has_graph = False
+
+    def __init__(self, name):
+        self.name = name
+        self.inbound_nodes = []
+        self.weights = []
+
+
+def stand_in(tensor):
+    """A tensor of ``tensor``'s shape and dtype made by a ``Placeholder`` (its mask carried along)."""
+    node = Node(Placeholder(tensor.name), [], [tensor.shape], tensor.dtype)
+    stand = node.outputs[0]
+    stand.mask = tensor.mask
+    return stand
+
+
+class Subgraph:
+    """The nodes between stand-in ``inputs`` and the ``outputs`` a traced ``call()`` returned.
+
+    Args:
+        owner: the layer whose ``call()`` was traced (named in errors).
+        inputs: the stand-in tensors, one per tensor the layer was called on.
+        outputs: the symbolic tensors ``call()`` returned.
+    """
+
+    def __init__(self, owner, inputs, outputs):
+        for t in outputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"Layer '{owner.name}' ({type(owner).__name__}): call() returned "
+                                f"{type(t).__name__}, not a tensor computed from its inputs (use framework.ops)")
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        nodes = topological_order(self.outputs)
+        stand_ins = {id(t.node) for t in self.inputs}
+        for node in nodes:
+            if not node.inputs and id(node) not in stand_ins:
+                raise ValueError(f"Layer '{owner.name}' ({type(owner).__name__}): call() used tensor "
+                                 f"'{node.outputs[0].name}' {format_shape(node.outputs[0].shape)}, which is not "
+                                 "among the inputs it was called on; pass it as an input")
+        self._nodes = [n for n in nodes if id(n) not in stand_ins]
+
+    def graph_nodes(self):
+        """Nodes in execution order, stand-ins excluded."""
+        return self._nodes

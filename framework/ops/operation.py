@@ -1,0 +1,264 @@
+"""Operation: one NumPy-like function, on arrays (a result now) or on symbolic tensors (a graph node).
+
+An operation called with any symbolic tensor among its operands adds a node to the graph.
+Its operands are of three kinds, kept in call order as *slots*: symbolic tensors (the node's
+inputs), variables (layer weights: the node's ``weights``, so the plan compiler hands it their
+values and gradient buffers like any layer's) and constants (Python numbers, arrays: cast to the
+compute dtype when the plan is built). The compiler schedules an operation's node like a layer's:
+``forward(ctx)`` and ``backward(ctx)`` return steps bound to buffers allocated once.
+
+Every symbolic tensor keeps the batch axis first; an operation that would remove, move or
+broadcast it is refused when the graph is built, naming the operation and the shapes.
+"""
+import numpy as np
+
+from framework import backend
+from framework.config.registry import Registry
+from framework.graph.node import Node
+from framework.graph.shapes import format_shape
+from framework.graph.tensor import SymbolicTensor
+from framework.layers.variable import Variable
+from framework.utils.naming import snake_case, unique_name
+
+TENSOR, WEIGHT, CONSTANT = "tensor", "weight", "constant"
+
+
+#: every op class by its class name: how a model config names the ops it uses
+REGISTRY = Registry("op")
+
+
+class OpError(ValueError):
+    """A symbolic operation that cannot be built: names the operation and the shapes."""
+
+
+class Operation:
+    """Base of every op. Subclasses give ``compute`` (arrays), ``output_spec`` (shapes) and the
+    two emitters ``bind_forward`` / ``bind_backward``.
+
+    Args:
+        name: the node's name; derived from the class name when omitted.
+    """
+
+    has_graph = False
+    trainable = True
+    #: False for ops whose output has no gradient (comparisons, argmax, floor, ...): backward writes zeros
+    differentiable = True
+
+    def __init__(self, name=None):
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.inbound_nodes = []
+        self.weights = []
+        self.slots = []
+
+    # ----- calling --------------------------------------------------------------------------
+    def __call__(self, *operands):
+        if any(isinstance(x, SymbolicTensor) for x in operands):
+            return self.symbolic_call(operands)
+        arrays = [x.value if isinstance(x, Variable) else x for x in operands]
+        return self.compute(*arrays)
+
+    def symbolic_call(self, operands):
+        tensors, weights, slots = [], [], []
+        for x in operands:
+            if isinstance(x, SymbolicTensor):
+                slots.append((TENSOR, len(tensors)))
+                tensors.append(x)
+            elif isinstance(x, Variable):
+                slots.append((WEIGHT, len(weights)))
+                weights.append(x)
+            else:
+                slots.append((CONSTANT, _constant(self, x)))
+        self.slots, self.weights = slots, weights
+        specs = [_spec(x) if kind != CONSTANT else (ref.shape, ref.dtype.name)
+                 for (kind, ref), x in zip(slots, operands)]
+        shapes, dtype = self.output_spec([s for s, _ in specs], [d for _, d in specs])
+        multi = isinstance(shapes, list)
+        for shape in shapes if multi else [shapes]:
+            if not shape or shape[0] is not None:
+                raise OpError(f"Op '{self.name}' ({type(self).__name__}) on {_describe(specs)} gives "
+                              f"{format_shape(shape) if shape else 'a scalar'}: inside a model every tensor keeps "
+                              "the batch axis first (reduce or reshape the other axes)")
+        node = Node(self, tensors, shapes if multi else [shapes], dtype)
+        return node.outputs if multi else node.outputs[0]
+
+    def reapply(self, tensors):
+        """The same operation (operands, constants and weights as recorded) on other tensors:
+        how a graph is traced again at the sizes of a batch."""
+        operands = []
+        for kind, ref in self.slots:
+            operands.append(tensors[ref] if kind == TENSOR else self.weights[ref] if kind == WEIGHT else ref)
+        return type(self).from_config(self.get_config()).symbolic_call(operands)
+
+    # ----- what subclasses give ---------------------------------------------------------------
+    def compute(self, *arrays):
+        """The result on NumPy arrays."""
+        raise NotImplementedError
+
+    def output_spec(self, shapes, dtypes):
+        """(output shape, dtype name) from the operands' shapes (batch axis None) and dtypes."""
+        raise NotImplementedError
+
+    def bind_forward(self, xs, y, ctx):
+        """Steps computing ``y`` from the operand arrays ``xs``."""
+        raise NotImplementedError
+
+    def bind_backward(self, xs, y, dy, dxs, ctx):
+        """Steps writing each ``dxs[i]`` that is not None from ``dy`` (and ``xs``, ``y``)."""
+        raise NotImplementedError(f"Op '{self.name}' ({type(self).__name__}) has no gradient")
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def operand_config(self):
+        """The recorded operands as plain data: ``{'tensor': i}`` or ``{'constant': values, 'dtype': name}``.
+        An op applied to a variable directly cannot be saved (its variable belongs to no layer)."""
+        out = []
+        for kind, ref in self.slots:
+            if kind == WEIGHT:
+                raise ValueError(f"Op '{self.name}' ({type(self).__name__}) uses variable "
+                                 f"'{self.weights[ref].path}' directly; a model config can only save ops on tensors "
+                                 "and constants (use the variable inside a layer's call())")
+            out.append({"tensor": ref} if kind == TENSOR else {"constant": ref.tolist(), "dtype": ref.dtype.name})
+        return out
+
+    @classmethod
+    def from_operand_config(cls, config, operands):
+        """An op rebuilt from ``get_config()`` and ``operand_config()``, ready for ``reapply``."""
+        op = cls.from_config(config)
+        op.slots = [(TENSOR, int(o["tensor"])) if "tensor" in o else
+                    (CONSTANT, np.asarray(o["constant"], dtype=np.dtype(o["dtype"]))) for o in operands]
+        return op
+
+    # ----- the plan compiler's protocol ---------------------------------------------------------
+    def operands(self, ctx):
+        """The operand arrays of a node in a plan, in call order."""
+        out = []
+        for kind, ref in self.slots:
+            if kind == TENSOR:
+                out.append(ctx.inputs[ref])
+            elif kind == WEIGHT:
+                out.append(ctx.weights[ref])
+            else:
+                out.append(ref.astype(ctx.dtype) if ref.dtype.kind == "f" else ref)
+        return out
+
+    def forward(self, ctx):
+        return self.bind_forward(self.operands(ctx), ctx.y, ctx)
+
+    def backward(self, ctx):
+        dxs = []
+        for kind, ref in self.slots:
+            dxs.append(ctx.d_inputs[ref] if kind == TENSOR else ctx.d_weights[ref] if kind == WEIGHT else None)
+        if not self.differentiable:
+            return [_fill_step(dx) for dx in dxs if dx is not None]
+        return self.bind_backward(self.operands(ctx), ctx.y, ctx.dy, dxs, ctx)
+
+    def output_views(self, ctx):
+        return None
+
+    def flops(self, input_shape, output_shape):
+        return 0
+
+    def count_params(self):
+        """Ops own no weights (a variable an op reads belongs to a layer)."""
+        return 0
+
+    def fused_activation(self):
+        return None
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _constant(op, value):
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise OpError(f"Op '{op.name}' ({type(op).__name__}): an operand of type {type(value).__name__} is neither "
+                      "a tensor, a variable nor a number/array")
+    if array.dtype.kind == "f" or isinstance(value, float):
+        array = array.astype(backend.floatx())
+    return array
+
+
+def _spec(x):
+    return tuple(x.shape), np.dtype(x.dtype).name
+
+
+def _describe(specs):
+    return ", ".join(format_shape(s) if s else "()" for s, _ in specs)
+
+
+def _fill_step(array):
+    return lambda: array.fill(0)
+
+
+# ----- shapes and dtypes -------------------------------------------------------------------------
+def broadcast_shapes(op, shapes):
+    """NumPy broadcasting of shapes whose first axis may be the batch (None)."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for axis, sizes in enumerate(zip(*padded)):
+        if any(d is None for d in sizes):
+            if any(d not in (None, 1) for d in sizes):
+                raise OpError(f"Op '{op.name}' ({type(op).__name__}): operands "
+                              f"{', '.join(format_shape(s) for s in shapes)} would broadcast a known size "
+                              "against the batch axis")
+            out.append(None)
+            continue
+        big = max(sizes)
+        if any(d not in (1, big) for d in sizes):
+            raise OpError(f"Op '{op.name}' ({type(op).__name__}): operands "
+                          f"{', '.join(format_shape(s) for s in shapes)} cannot be broadcast together")
+        out.append(big)
+    return tuple(out)
+
+
+def result_dtype(dtypes, float_result=False):
+    """Keras's promotion, simplified: any float operand gives the widest float, else the
+    compute float when ``float_result``, else NumPy's integer/bool promotion."""
+    floats = [d for d in dtypes if np.dtype(d).kind == "f"]
+    if floats:
+        return np.result_type(*floats).name
+    if float_result:
+        return backend.floatx()
+    return np.result_type(*dtypes).name if dtypes else backend.floatx()
+
+
+def normalize_axes(op, axis, rank, allow_batch=False):
+    """A sorted tuple of non-negative axes; the batch axis refused unless ``allow_batch``."""
+    if axis is None:
+        if not allow_batch:
+            raise OpError(f"Op '{op.name}' ({type(op).__name__}) with axis=None on a rank-{rank} tensor would also "
+                          f"reduce the batch axis; give the sample axes, e.g. axis={tuple(range(1, rank))}")
+        axes = tuple(range(rank))
+    else:
+        axes = tuple(sorted({a % rank if -rank <= a < rank else _axis_error(op, a, rank)
+                             for a in (axis if isinstance(axis, (list, tuple)) else [axis])}))
+    if 0 in axes and not allow_batch:
+        raise OpError(f"Op '{op.name}' ({type(op).__name__}) over axis {axis!r} of a rank-{rank} tensor would "
+                      "reduce or move the batch axis, which a model's tensors keep first")
+    return axes
+
+
+def _axis_error(op, axis, rank):
+    raise OpError(f"Op '{op.name}' ({type(op).__name__}): axis {axis} is out of range for a tensor of rank {rank}")
+
+
+# ----- gradient helpers ---------------------------------------------------------------------------
+def reduce_to(src, dst):
+    """A step writing into ``dst`` the sum of ``src`` over the axes ``dst`` was broadcast along."""
+    lead = src.ndim - dst.ndim
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(dst.shape) if d == 1 and src.shape[lead + i] != 1)
+    if not axes:
+        return lambda: np.copyto(dst, src)
+    view = dst.reshape((1,) * lead + dst.shape)
+    return lambda: np.add.reduce(src, axis=axes, keepdims=True, out=view)
+
+
+def needs_reduction(src, dst):
+    return src.shape != dst.shape

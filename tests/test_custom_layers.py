@@ -1,0 +1,201 @@
+"""Layers written as Keras users write them: weights from add_weight, call() made of framework.ops
+and other layers, traced into the graph; the plan derives their backward pass."""
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import layers, ops
+from gradcheck import check_gradients, float64_mode
+from helpers import assert_no_allocation
+
+
+class Linear(layers.Layer):
+    """The Keras guide's first layer: weights made in __init__."""
+
+    def __init__(self, units=32, input_dim=32, **kwargs):
+        super().__init__(**kwargs)
+        self.w = self.add_weight(shape=(input_dim, units), initializer="random_normal", trainable=True)
+        self.b = self.add_weight(shape=(units,), initializer="zeros", trainable=True)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+
+class LazyLinear(layers.Layer):
+    """Weights made in build(input_shape), as the guide's second version."""
+
+    def __init__(self, units=32, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation = units, activation
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", trainable=True)
+        self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+    def call(self, inputs):
+        y = ops.matmul(inputs, self.w) + self.b
+        return ops.tanh(y) if self.activation == "tanh" else y
+
+
+class MLPBlock(layers.Layer):
+    """Layers inside a layer: their weights are the block's (the guide: 6 weights)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.linear_1 = Linear(32, 64)
+        self.linear_2 = Linear(32, 32)
+        self.linear_3 = Linear(1, 32)
+
+    def call(self, inputs):
+        x = ops.relu(self.linear_1(inputs))
+        x = ops.relu(self.linear_2(x))
+        return self.linear_3(x)
+
+
+def test_the_keras_guide_linear_layer_runs_on_arrays():
+    x = ops.ones((2, 2))
+    layer = Linear(4, 2)
+    y = layer(x)
+    np.testing.assert_allclose(y, x @ layer.w.numpy() + layer.b.numpy(), rtol=1e-6)
+    assert layer.weights == [layer.w, layer.b] and layer.trainable_weights == [layer.w, layer.b]
+
+
+def test_weights_made_in_build_and_output_shape_from_the_trace():
+    inp = fw.Input((3, 5))
+    out = LazyLinear(4)(inp)
+    assert out.shape == (None, 3, 4)
+    assert [w.shape for w in out.node.layer.weights] == [(5, 4), (4,)]
+
+
+def test_nested_layers_are_tracked_and_train():
+    mlp = MLPBlock()
+    y = mlp(ops.ones((3, 64)))
+    assert y.shape == (3, 1)
+    assert len(mlp.weights) == 6 and len(mlp.trainable_weights) == 6
+    fw.utils.set_random_seed(0)
+    inp = fw.Input((64,))
+    model = fw.Model(inp, MLPBlock()(inp))
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 64)).astype("float32")
+    history = model.fit(x, x[:, :1], epochs=8, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    # NumPy 2's ufuncs take a 32 KB iteration buffer when an operand is broadcast (the bias add):
+    # bounded, never batch-sized; a batch-sized temporary here would be 256 * 64 * 4 = 64 KB
+    plan = model.plan("train", 256)
+    for buffer in plan.inputs + plan.targets + plan.sample_weights:
+        buffer.fill(0.5)  # a fresh plan's buffers hold whatever memory held
+    assert_no_allocation(plan.train_step, calls=20, held=1024, peak=48 * 1024)
+    assert model.layers[1].name.startswith("mlp_block")
+
+
+def test_custom_layer_gradients_match_finite_differences():
+    with float64_mode():
+        fw.utils.set_random_seed(4)
+        inp = fw.Input((3, 5))
+        h = LazyLinear(4, activation="tanh")(inp)
+        out = layers.Dense(2)(ops.mean(h, axis=1) * ops.max(h, axis=1))
+        model = fw.Model(inp, out)
+        rng = np.random.default_rng(5)
+        check_gradients(model, [rng.standard_normal((4, 3, 5))], [rng.standard_normal((4, 2))])
+
+
+class OpsDense(layers.Layer):
+    """Dense written by a user: kernel, bias, activation."""
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation = units, fw.activations.get(activation)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        y = ops.matmul(inputs, self.kernel) + self.bias
+        return {"relu": ops.relu, "tanh": ops.tanh, "linear": lambda v: v}[self.activation.name](y)
+
+
+def test_a_dense_written_with_ops_trains_exactly_like_the_built_in_dense():
+    with float64_mode():
+        rng = np.random.default_rng(6)
+        x, y = rng.standard_normal((64, 6)), rng.standard_normal((64, 1))
+        trajectories = []
+        for dense in (layers.Dense, OpsDense):
+            fw.utils.set_random_seed(9)
+            inp = fw.Input((6,))
+            h = dense(8, activation="tanh")(inp)
+            h = dense(8, activation="relu")(h)
+            model = fw.Model(inp, dense(1)(h))
+            model.compile(optimizer=fw.optimizers.SGD(0.05), loss="mse")
+            if trajectories:
+                model.set_weights(trajectories[0][1])
+            start = [w.copy() for w in model.get_weights()]
+            losses = model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
+            trajectories.append((losses, start, model.get_weights()))
+        (built_in, start, end_a), (custom, _, end_b) = trajectories
+        np.testing.assert_allclose(custom, built_in, rtol=1e-12)
+        for a, b in zip(end_a, end_b):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+class UsesOuterTensor(layers.Layer):
+    def __init__(self, other, **kwargs):
+        super().__init__(**kwargs)
+        self._other = other
+
+    def call(self, inputs):
+        return inputs + self._other
+
+
+class Branches(layers.Layer):
+    def call(self, inputs):
+        if ops.sum(inputs, axis=-1) > 0:
+            return inputs
+        return -inputs
+
+
+def test_trace_errors_name_the_layer_and_what_to_do():
+    a, b = fw.Input((3,)), fw.Input((3,))
+    with pytest.raises(ValueError, match=r"Layer 'uses_outer_tensor.*' \(UsesOuterTensor\): call\(\) used tensor "
+                                         r"'input_layer.*' \(None, 3\), which is not among the inputs"):
+        UsesOuterTensor(b)(a)
+    with pytest.raises(TypeError, match="Python control flow .* use framework.ops.where"):
+        Branches()(a)
+
+
+@fw.utils.register_serializable(package="tests")
+class Scaled(layers.Layer):
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def test_a_registered_custom_layer_saves_and_loads(tmp_path):
+    fw.utils.set_random_seed(1)
+    inp = fw.Input((4,))
+    model = fw.Model(inp, layers.Dense(2)(Scaled(3.0)(inp)))
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(2).standard_normal((5, 4)).astype("float32")
+    model.fit(x, x[:, :2], epochs=2, verbose=0)
+    model.save(tmp_path / "scaled.fw")
+    loaded = fw.models.load_model(tmp_path / "scaled.fw")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert loaded.layers[1].factor == 3.0
+
+
+def test_the_custom_layers_example_learns_the_digits():
+    pytest.importorskip("sklearn", reason="the digits ship with scikit-learn (the datasets extra)")
+    import runpy
+    from pathlib import Path
+    example = runpy.run_path(str(Path(__file__).resolve().parent.parent / "examples" / "custom_layers.py"))
+    assert example["main"]() > 0.95
