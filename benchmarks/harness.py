@@ -4,6 +4,10 @@ Each contender (ours and, when installed, PyTorch and Keras 3 on JAX or TensorFl
 never dependencies) runs in a fresh child process per round, the contenders
 alternating: noise on a shared machine hits all alike, and no framework's thread
 pool is left spinning against another's (the trap in docs/architecture.md).
+
+``--against REV`` times this tree's framework against the same script at git revision REV
+instead (a before/after comparison of a change): each side runs in its own child processes,
+importing its own tree's code, rounds alternating.
 """
 import argparse
 import contextlib
