@@ -161,9 +161,9 @@ configs/run.yaml:16: unknown key 'epocs' in fit; did you mean 'epochs'?
 ```
 
 Examples that run: [configs/mlp.yaml](../configs/mlp.yaml),
-[configs/functional_multi_input.yaml](../configs/functional_multi_input.yaml) and
-[configs/mnist_convnet.yaml](../configs/mnist_convnet.yaml) (for when `Conv2D` and `MaxPooling2D` exist; until
-then validating it reports exactly those unknown layers).
+[configs/functional_multi_input.yaml](../configs/functional_multi_input.yaml),
+[configs/mnist_convnet.yaml](../configs/mnist_convnet.yaml) and
+[configs/mnist_rows_lstm.yaml](../configs/mnist_rows_lstm.yaml).
 
 ## Top level
 
