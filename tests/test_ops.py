@@ -268,3 +268,27 @@ def test_the_ops_reference_page_is_generated_from_the_ops():
         "docs/ops.md is out of date: python -m framework.ops.reference > docs/ops.md"
     assert all(doc.strip(" |") for doc in (line.split("|")[2] for line in reference.render().splitlines()
                                            if line.startswith("| `ops.")))
+
+
+@pytest.mark.parametrize("op, reference", [(ops.sign, np.sign), (ops.floor, np.floor), (ops.round, np.round)])
+def test_zero_gradient_ops_give_values_and_zero_gradients(op, reference):
+    with float64_mode():
+        x = fw.Input((4,))
+        model = fw.Model(x, op(x * 3.0) * x)
+        from gradcheck import _plans
+        data = np.array([[-1.3, 0.2, 0.7, 1.6]])
+        np.testing.assert_allclose(model.predict(data, verbose=0), reference(data * 3.0) * data)
+        train, _, _ = _plans(model, [data], [np.zeros((1, 4))], "mse")
+        train.train_step()
+        # loss = mean((f(3x) x)^2): only the outer x carries a gradient, 2 f^2 x / n
+        np.testing.assert_allclose(train.input_grads[0], 2 * reference(data * 3.0) ** 2 * data / 4, rtol=1e-12)
+
+
+def test_logical_ops_on_arrays_and_in_a_model():
+    a, b = np.array([[1.0, -1.0, 2.0]]), np.array([[0.5, 0.5, -3.0]])
+    expected = np.logical_or(np.logical_and(a > 0, b > 0), np.logical_not(a > b))
+    x, y = fw.Input((3,)), fw.Input((3,))
+    mask = ops.logical_or(ops.logical_and(x > 0, y > 0), ops.logical_not(ops.greater(x, y)))
+    model = fw.Model([x, y], ops.where(mask, x, y))
+    np.testing.assert_array_equal(ops.logical_or(ops.logical_and(a > 0, b > 0), ops.logical_not(a > b)), expected)
+    np.testing.assert_allclose(model.predict([a, b], verbose=0), np.where(expected, a, b))

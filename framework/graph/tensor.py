@@ -114,11 +114,14 @@ class SymbolicTensor:
         name = _UFUNC_OPERATORS.get(ufunc.__name__)
         if method == "__call__" and name is not None and not kwargs:
             return self._operator(name, *inputs)
-        return self.__array__()
+        raise self._no_data("A NumPy function")
+
+    def _no_data(self, what):
+        return TypeError(f"{what} was called on symbolic tensor '{self.name}' {self.shape}, which has no data "
+                         "while the graph is built; use the framework.ops function of the same name")
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError(f"A NumPy function was called on symbolic tensor '{self.name}' {self.shape}, which has no "
-                        "data while the graph is built; use the framework.ops function of the same name")
+        raise self._no_data("A NumPy function")
 
     def __iter__(self):
         raise TypeError(f"Symbolic tensor '{self.name}' {self.shape} cannot be iterated while the graph is built; "

@@ -5,6 +5,7 @@ compiler a layer provides ``forward(ctx)`` and ``backward(ctx)``, each
 returning a list of zero-argument callables bound to buffers that the
 compiler allocated once (see ``framework.plan.context.StepContext``).
 """
+import functools
 import inspect
 
 import numpy as np
@@ -79,7 +80,7 @@ class Layer:
     @property
     def trainable_weights(self):
         own = list(self._trainable_weights) if self.trainable else []
-        return _unique(own + [w for layer in self.tracked_layers() for w in layer.trainable_weights])
+        return unique_by_identity(own + [w for layer in self.tracked_layers() for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self):
@@ -87,13 +88,13 @@ class Layer:
             list(self._trainable_weights) + list(self._non_trainable_weights)
         trainable = {id(w) for w in self.trainable_weights}
         inner = [w for layer in self.tracked_layers() for w in layer.weights if id(w) not in trainable]
-        return _unique(own + inner)
+        return unique_by_identity(own + inner)
 
     @property
     def weights(self):
         """All weights, trainable first, as Keras orders them (a traced layer's inner layers' included)."""
         own = list(self._trainable_weights) + list(self._non_trainable_weights)
-        return _unique(own + [w for layer in self.tracked_layers() for w in layer.weights])
+        return unique_by_identity(own + [w for layer in self.tracked_layers() for w in layer.weights])
 
     def tracked_layers(self):
         """The layers a layer written with ``call()`` keeps in its public attributes (alone, or in
@@ -108,13 +109,13 @@ class Layer:
             items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
                 else [value]
             found += [item for item in items if isinstance(item, Layer) and item is not self]
-        return _unique(found)
+        return unique_by_identity(found)
 
     @classmethod
     def traces_call(cls):
         """True for a layer written with ``call()`` (framework.ops and other layers), which is traced
         into the graph, rather than with the plan emitters ``forward``/``backward``."""
-        return "call" in _defined_names(cls) and cls.forward is Layer.forward
+        return _traces_call(cls)
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
@@ -222,8 +223,6 @@ class Layer:
         result = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
         outputs = list(result) if isinstance(result, (list, tuple)) else [result]
         subgraph = Subgraph(self, stand_ins, outputs)
-        for stand in stand_ins:
-            stand.node.layer.inbound_nodes.clear()
         node = Node(self, tensors, [t.shape for t in outputs], outputs[0].dtype,
                     {} if training is None else {"training": bool(training)})
         node.subgraph = subgraph
@@ -296,7 +295,8 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def _unique(items):
+def unique_by_identity(items):
+    """``items`` without repeats of the same object, in first-seen order (weights shared by layers)."""
     seen, out = set(), []
     for item in items:
         if id(item) not in seen:
@@ -305,14 +305,11 @@ def _unique(items):
     return out
 
 
-def _defined_names(cls):
-    """Names defined by ``cls`` and its bases below ``Layer``."""
-    names = set()
-    for klass in cls.__mro__:
-        if klass is Layer:
-            break
-        names |= set(vars(klass))
-    return names
+@functools.lru_cache(maxsize=1024)
+def _traces_call(cls):
+    """A class below ``Layer`` defines ``call`` and no ``forward`` emitter (decided once per class)."""
+    below = cls.__mro__[:cls.__mro__.index(Layer)]
+    return any("call" in vars(klass) for klass in below) and cls.forward is Layer.forward
 
 
 def attach_masks(layer, node):

@@ -11,7 +11,7 @@ from framework.graph.node import topological_order
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor, is_symbolic
 from framework.layers.core import InputLayer
-from framework.layers.layer import Layer
+from framework.layers.layer import Layer, unique_by_identity
 from framework.layers.serialization import MODELS
 from framework.models.summary import summary_text
 from framework.saving import archive, model_config
@@ -161,23 +161,15 @@ class Model(Trainer, Layer):
         return shapes[0] if len(shapes) == 1 else shapes
 
     # ----- weights ---------------------------------------------------------------------------
-    def _unique(self, variables):
-        seen, out = set(), []
-        for v in variables:
-            if id(v) not in seen:
-                seen.add(id(v))
-                out.append(v)
-        return out
-
     @property
     def weights(self):
-        return self._unique(w for layer in self.layers for w in layer.weights)
+        return unique_by_identity(w for layer in self.layers for w in layer.weights)
 
     @property
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return self._unique(w for layer in self.layers for w in layer.trainable_weights)
+        return unique_by_identity(w for layer in self.layers for w in layer.trainable_weights)
 
     @property
     def non_trainable_weights(self):

@@ -11,7 +11,7 @@ from framework.ops.operation import Operation, broadcast_shapes, needs_reduction
 
 # ----- unary ---------------------------------------------------------------------------------------
 class Unary(Operation):
-    """An op of one operand, same shape out. Subclasses set ``ufunc`` (or override ``apply``) and
+    """An op of one operand, same shape out. Subclasses set ``ufunc`` (or override ``apply(x, y)``) and
     give ``gradient(x, y, dy, dx, ctx)``: steps writing ``dx``."""
 
     ufunc = None
@@ -20,25 +20,22 @@ class Unary(Operation):
     def compute(self, x):
         x = np.asarray(x)
         out = np.empty(x.shape, dtype=result_dtype([x.dtype.name], self.float_result))
-        self.apply(x, out, None)
+        self.apply(x, out)
         return out
 
     def output_spec(self, shapes, dtypes):
         return shapes[0], result_dtype(dtypes, self.float_result)
 
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         self.ufunc(x, out=y)
 
     def bind_forward(self, xs, y, ctx):
         x = xs[0]
-        return [lambda: self.apply(x, y, ctx)]
+        apply = self.apply
+        return [lambda: apply(x, y)]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         return [] if dxs[0] is None else self.gradient(xs[0], y, dy, dxs[0], ctx)
-
-
-def _steps(*fns):
-    return list(fns)
 
 
 class Negative(Unary):
@@ -46,7 +43,7 @@ class Negative(Unary):
     float_result = False
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.negative(dy, out=dx))
+        return [lambda: np.negative(dy, out=dx)]
 
 
 class Square(Unary):
@@ -54,45 +51,45 @@ class Square(Unary):
     float_result = False
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.multiply(x, dy, out=dx), lambda: np.multiply(dx, 2, out=dx))
+        return [lambda: np.multiply(x, dy, out=dx), lambda: np.multiply(dx, 2, out=dx)]
 
 
 class Sqrt(Unary):
     ufunc = np.sqrt
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.divide(dy, y, out=dx), lambda: np.multiply(dx, 0.5, out=dx))
+        return [lambda: np.divide(dy, y, out=dx), lambda: np.multiply(dx, 0.5, out=dx)]
 
 
 class Rsqrt(Unary):
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         np.sqrt(x, out=y)
         np.divide(1, y, out=y)
 
     def gradient(self, x, y, dy, dx, ctx):  # d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
-        return _steps(lambda: _cube(y, dx), lambda: np.multiply(dx, dy, out=dx),
-                      lambda: np.multiply(dx, -0.5, out=dx))
+        return [lambda: _cube(y, dx), lambda: np.multiply(dx, dy, out=dx),
+                      lambda: np.multiply(dx, -0.5, out=dx)]
 
 
 class Exp(Unary):
     ufunc = np.exp
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.multiply(dy, y, out=dx))
+        return [lambda: np.multiply(dy, y, out=dx)]
 
 
 class Log(Unary):
     ufunc = np.log
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.divide(dy, x, out=dx))
+        return [lambda: np.divide(dy, x, out=dx)]
 
 
 class Log1p(Unary):
     ufunc = np.log1p
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.add(x, 1, out=dx), lambda: np.divide(dy, dx, out=dx))
+        return [lambda: np.add(x, 1, out=dx), lambda: np.divide(dy, dx, out=dx)]
 
 
 class Abs(Unary):
@@ -100,30 +97,30 @@ class Abs(Unary):
     float_result = False
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.sign(x, out=dx), lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: np.sign(x, out=dx), lambda: np.multiply(dx, dy, out=dx)]
 
 
 class Sin(Unary):
     ufunc = np.sin
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.cos(x, out=dx), lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: np.cos(x, out=dx), lambda: np.multiply(dx, dy, out=dx)]
 
 
 class Cos(Unary):
     ufunc = np.cos
 
     def gradient(self, x, y, dy, dx, ctx):
-        return _steps(lambda: np.sin(x, out=dx), lambda: np.multiply(dx, dy, out=dx),
-                      lambda: np.negative(dx, out=dx))
+        return [lambda: np.sin(x, out=dx), lambda: np.multiply(dx, dy, out=dx),
+                      lambda: np.negative(dx, out=dx)]
 
 
 class Tanh(Unary):
     ufunc = np.tanh
 
     def gradient(self, x, y, dy, dx, ctx):  # 1 - y^2
-        return _steps(lambda: np.multiply(y, y, out=dx), lambda: np.subtract(1, dx, out=dx),
-                      lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: np.multiply(y, y, out=dx), lambda: np.subtract(1, dx, out=dx),
+                      lambda: np.multiply(dx, dy, out=dx)]
 
 
 def _sigmoid(x, out):
@@ -135,22 +132,22 @@ def _sigmoid(x, out):
 
 
 class Sigmoid(Unary):
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         _sigmoid(x, y)
 
     def gradient(self, x, y, dy, dx, ctx):  # y (1 - y)
-        return _steps(lambda: np.subtract(1, y, out=dx), lambda: np.multiply(dx, y, out=dx),
-                      lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: np.subtract(1, y, out=dx), lambda: np.multiply(dx, y, out=dx),
+                      lambda: np.multiply(dx, dy, out=dx)]
 
 
 class Relu(Unary):
     float_result = False
 
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         np.maximum(x, 0, out=y)
 
     def gradient(self, x, y, dy, dx, ctx):  # 1 where the output is positive
-        return _steps(lambda: np.sign(y, out=dx), lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: np.sign(y, out=dx), lambda: np.multiply(dx, dy, out=dx)]
 
 
 def _softplus(x, y, positive):
@@ -164,7 +161,7 @@ def _softplus(x, y, positive):
 
 
 class Softplus(Unary):
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         _softplus(x, y, np.empty_like(y))
 
     def bind_forward(self, xs, y, ctx):
@@ -172,11 +169,11 @@ class Softplus(Unary):
         return [lambda: _softplus(x, y, positive)]
 
     def gradient(self, x, y, dy, dx, ctx):  # sigmoid(x)
-        return _steps(lambda: _sigmoid(x, dx), lambda: np.multiply(dx, dy, out=dx))
+        return [lambda: _sigmoid(x, dx), lambda: np.multiply(dx, dy, out=dx)]
 
 
 class Silu(Unary):
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         _sigmoid(x, y)
         np.multiply(y, x, out=y)
 
@@ -212,7 +209,7 @@ class Gelu(Unary):
                                       "use approximate=True")
         self.approximate = approximate
 
-    def apply(self, x, y, ctx):  # 0.5 x (1 + tanh(c (x + a x^3)))
+    def apply(self, x, y):  # 0.5 x (1 + tanh(c (x + a x^3)))
         _cube(x, y)
         np.multiply(y, _GELU_A, out=y)
         np.add(y, x, out=y)
@@ -265,7 +262,7 @@ class Floor(NoGradient):
 
 
 class Round(NoGradient):
-    ufunc = np.round
+    ufunc = staticmethod(np.round)  # a function, not a ufunc: it must not bind as a method
 
 
 class StopGradient(Unary):
@@ -274,7 +271,7 @@ class StopGradient(Unary):
     differentiable = False
     float_result = False
 
-    def apply(self, x, y, ctx):
+    def apply(self, x, y):
         np.copyto(y, x)
 
 
@@ -327,7 +324,7 @@ class Add(Binary):
     ufunc = np.add
 
     def partials(self, i, a, b, y, dy, out, ctx):
-        return [lambda: np.copyto(out, dy)] if out is not dy else []
+        return [lambda: np.copyto(out, dy)]
 
 
 class Subtract(Binary):

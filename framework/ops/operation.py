@@ -23,10 +23,6 @@ from framework.utils.naming import snake_case, unique_name
 TENSOR, WEIGHT, CONSTANT = "tensor", "weight", "constant"
 
 
-#: every op class by its class name: how a model config names the ops it uses
-REGISTRY = Registry("op")
-
-
 class OpError(ValueError):
     """A symbolic operation that cannot be built: names the operation and the shapes."""
 
@@ -40,7 +36,6 @@ class Operation:
     """
 
     has_graph = False
-    trainable = True
     #: False for ops whose output has no gradient (comparisons, argmax, floor, ...): backward writes zeros
     differentiable = True
 
@@ -71,15 +66,12 @@ class Operation:
         self.slots, self.weights = slots, weights
         specs = [_spec(x) if kind != CONSTANT else (ref.shape, ref.dtype.name)
                  for (kind, ref), x in zip(slots, operands)]
-        shapes, dtype = self.output_spec([s for s, _ in specs], [d for _, d in specs])
-        multi = isinstance(shapes, list)
-        for shape in shapes if multi else [shapes]:
-            if not shape or shape[0] is not None:
-                raise OpError(f"Op '{self.name}' ({type(self).__name__}) on {_describe(specs)} gives "
-                              f"{format_shape(shape) if shape else 'a scalar'}: inside a model every tensor keeps "
-                              "the batch axis first (reduce or reshape the other axes)")
-        node = Node(self, tensors, shapes if multi else [shapes], dtype)
-        return node.outputs if multi else node.outputs[0]
+        shape, dtype = self.output_spec([s for s, _ in specs], [d for _, d in specs])
+        if not shape or shape[0] is not None:
+            raise OpError(f"Op '{self.name}' ({type(self).__name__}) on {_describe(specs)} gives "
+                          f"{format_shape(shape) if shape else 'a scalar'}: inside a model every tensor keeps "
+                          "the batch axis first (reduce or reshape the other axes)")
+        return Node(self, tensors, [shape], dtype).outputs[0]
 
     def reapply(self, tensors):
         """The same operation (operands, constants and weights as recorded) on other tensors:
@@ -174,6 +166,10 @@ class Operation:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+#: every op class by its class name: how a model config names the ops it uses
+REGISTRY = Registry("op", base=Operation)
+
+
 def _constant(op, value):
     array = np.asarray(value)
     if array.dtype == object:
@@ -229,17 +225,14 @@ def result_dtype(dtypes, float_result=False):
     return np.result_type(*dtypes).name if dtypes else backend.floatx()
 
 
-def normalize_axes(op, axis, rank, allow_batch=False):
-    """A sorted tuple of non-negative axes; the batch axis refused unless ``allow_batch``."""
+def normalize_axes(op, axis, rank):
+    """A sorted tuple of non-negative axes of a model's tensor; the batch axis (0) refused."""
     if axis is None:
-        if not allow_batch:
-            raise OpError(f"Op '{op.name}' ({type(op).__name__}) with axis=None on a rank-{rank} tensor would also "
-                          f"reduce the batch axis; give the sample axes, e.g. axis={tuple(range(1, rank))}")
-        axes = tuple(range(rank))
-    else:
-        axes = tuple(sorted({a % rank if -rank <= a < rank else _axis_error(op, a, rank)
-                             for a in (axis if isinstance(axis, (list, tuple)) else [axis])}))
-    if 0 in axes and not allow_batch:
+        raise OpError(f"Op '{op.name}' ({type(op).__name__}) with axis=None on a rank-{rank} tensor would also "
+                      f"reduce the batch axis; give the sample axes, e.g. axis={tuple(range(1, rank))}")
+    axes = tuple(sorted({a % rank if -rank <= a < rank else _axis_error(op, a, rank)
+                         for a in (axis if isinstance(axis, (list, tuple)) else [axis])}))
+    if 0 in axes:
         raise OpError(f"Op '{op.name}' ({type(op).__name__}) over axis {axis!r} of a rank-{rank} tensor would "
                       "reduce or move the batch axis, which a model's tensors keep first")
     return axes

@@ -196,20 +196,20 @@ class Softmax(Operation):
     def bind_forward(self, xs, y, ctx):
         x, axes, log = xs[0], self.axes, self.log
         total = ctx.scratch("total", self._kept_shape(x))
+        exps = ctx.scratch("exp", x.shape) if log else None
 
         def step():
             np.max(x, axis=axes, keepdims=True, out=total)
             np.subtract(x, total, out=y)
             if log:
-                np.exp(y, out=ctx_exp)
-                np.sum(ctx_exp, axis=axes, keepdims=True, out=total)
+                np.exp(y, out=exps)
+                np.sum(exps, axis=axes, keepdims=True, out=total)
                 np.log(total, out=total)
                 np.subtract(y, total, out=y)
             else:
                 np.exp(y, out=y)
                 np.sum(y, axis=axes, keepdims=True, out=total)
                 np.divide(y, total, out=y)
-        ctx_exp = ctx.scratch("exp", x.shape) if log else None
         return [step]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):

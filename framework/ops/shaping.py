@@ -99,17 +99,11 @@ class Reshape(Operation):
         if size is not None and int(np.prod(tail)) != size:
             raise OpError(f"Op '{self.name}' (Reshape): cannot reshape {format_shape(shape)} "
                           f"to {format_shape((None,) + tuple(tail))}")
-        return (None,) + tuple(tail), dtypes[0]
+        self.tail = tuple(tail)  # -1 stays only where the input's size is unknown (a plan never sees that)
+        return (None,) + self.tail, dtypes[0]
 
     def output_views(self, ctx):
-        return [_view(ctx.x, (ctx.x.shape[0],) + tuple(self._tail(ctx.x)))]
-
-    def _tail(self, x):
-        tail = [d for d in self.newshape[1:]]
-        if -1 in tail:
-            known = int(np.prod([d for d in tail if d != -1]))
-            tail[tail.index(-1)] = int(np.prod(x.shape[1:])) // known
-        return tail
+        return [_view(ctx.x, (ctx.x.shape[0],) + self.tail)]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         dx = dxs[0]
@@ -273,7 +267,7 @@ class GetItem(Operation):
             if not isinstance(part, (slice, int, type(None), type(Ellipsis))) or isinstance(part, bool):
                 raise OpError(f"Op '{self.name}' (GetItem): index part {part!r} is not a slice, an integer, None "
                               "or ...; gather with ops.take")
-        probe = np.empty(tuple(1 if d is None else d for d in shape), dtype=np.bool_)[self.index]
+        probe = np.broadcast_to(np.empty((), dtype=np.bool_), tuple(1 if d is None else d for d in shape))[self.index]
         return (None,) + probe.shape[1:], dtypes[0]
 
     def bind_forward(self, xs, y, ctx):

@@ -151,9 +151,6 @@ class Trainer:
         if plan is not None:
             return plan
         arena = self.parameter_arena()
-        plan = self.plan_cache.get(key)  # packing may have dropped stale plans, not this one
-        if plan is not None:
-            return plan
         specs = self._training_setup() if mode != "predict" else None
         grad_views, step = {}, None
         if mode == "train":
