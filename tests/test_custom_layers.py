@@ -199,3 +199,18 @@ def test_the_custom_layers_example_learns_the_digits():
     from pathlib import Path
     example = runpy.run_path(str(Path(__file__).resolve().parent.parent / "examples" / "custom_layers.py"))
     assert example["main"]() > 0.95
+
+
+def test_freezing_a_custom_layer_freezes_its_inner_layers():
+    block = MLPBlock()
+    block(ops.ones((2, 64)))
+    assert len(block.trainable_weights) == 6
+    block.trainable = False
+    assert block.trainable_weights == [] and len(block.non_trainable_weights) == 6
+    inp = fw.Input((64,))
+    model = fw.Model(inp, layers.Dense(1)(block(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    before = block.get_weights()
+    model.fit(np.ones((4, 64), "float32"), np.zeros((4, 1), "float32"), epochs=1, verbose=0)
+    for old, new in zip(before, block.get_weights()):
+        np.testing.assert_array_equal(old, new)

@@ -79,16 +79,16 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        own = list(self._trainable_weights) if self.trainable else []
-        return unique_by_identity(own + [w for layer in self.tracked_layers() for w in layer.trainable_weights])
+        """Nothing for a frozen layer (its inner layers' weights included, as Keras)."""
+        if not self.trainable:
+            return []
+        inner = [w for layer in self.tracked_layers() for w in layer.trainable_weights]
+        return unique_by_identity(list(self._trainable_weights) + inner)
 
     @property
     def non_trainable_weights(self):
-        own = list(self._non_trainable_weights) if self.trainable else \
-            list(self._trainable_weights) + list(self._non_trainable_weights)
         trainable = {id(w) for w in self.trainable_weights}
-        inner = [w for layer in self.tracked_layers() for w in layer.weights if id(w) not in trainable]
-        return unique_by_identity(own + inner)
+        return [w for w in self.weights if id(w) not in trainable]
 
     @property
     def weights(self):
