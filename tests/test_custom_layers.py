@@ -214,3 +214,44 @@ def test_freezing_a_custom_layer_freezes_its_inner_layers():
     model.fit(np.ones((4, 64), "float32"), np.zeros((4, 1), "float32"), epochs=1, verbose=0)
     for old, new in zip(before, block.get_weights()):
         np.testing.assert_array_equal(old, new)
+
+
+class Classifier(fw.Model):
+    """A model written as a class (Keras's subclassing style): layers in __init__, call() with ops."""
+
+    def __init__(self, classes=3, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(16, activation="tanh")
+        self.block = Scaled(0.5)  # registered, so the model saves
+        self.head = layers.Dense(classes, activation="softmax")
+
+    def call(self, inputs):
+        h = self.hidden(inputs)
+        return self.head(h + ops.relu(self.block(h)))
+
+
+def test_a_subclassed_model_traces_call_on_the_first_data_and_trains(tmp_path):
+    fw.utils.set_random_seed(3)
+    model = Classifier()
+    assert model.name.startswith("classifier") and not model.built
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 6)).astype("float32")
+    y = np.argmax(x[:, :3], axis=1)
+    history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.85
+    assert model.built and model.output_shape == (None, 3) and len(model.trainable_weights) == 5
+    model.save(tmp_path / "classifier.fw")  # reloads as the functional graph the trace made
+    np.testing.assert_allclose(fw.models.load_model(tmp_path / "classifier.fw").predict(x[:5], verbose=0),
+                               model.predict(x[:5], verbose=0), rtol=1e-6)
+
+
+def test_a_subclassed_model_builds_from_a_shape_and_nests_in_a_functional_model():
+    inner = Classifier(classes=2)
+    inner.build((None, 4))
+    assert inner.output_shape == (None, 2)
+    inp = fw.Input((4,))
+    outer = fw.Model(inp, layers.Dense(1)(inner(inp)))
+    assert outer.predict(np.ones((3, 4), "float32"), verbose=0).shape == (3, 1)
+    with pytest.raises(TypeError, match="Model needs inputs and outputs.*or a subclass that defines call"):
+        fw.Model()

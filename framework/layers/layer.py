@@ -309,7 +309,7 @@ def unique_by_identity(items):
 def _traces_call(cls):
     """A class below ``Layer`` defines ``call`` and no ``forward`` emitter (decided once per class)."""
     below = cls.__mro__[:cls.__mro__.index(Layer)]
-    return any("call" in vars(klass) for klass in below) and cls.forward is Layer.forward
+    return any("call" in vars(klass) for klass in below) and cls.forward is Layer.forward and not cls.has_graph
 
 
 def attach_masks(layer, node):

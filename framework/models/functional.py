@@ -10,13 +10,20 @@ from framework.graph.flattening import flatten_model
 from framework.graph.node import topological_order
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor, is_symbolic
-from framework.layers.core import InputLayer
+from framework import backend
+from framework.layers.core import Input, InputLayer
 from framework.layers.layer import Layer, unique_by_identity
 from framework.layers.serialization import MODELS
 from framework.models.summary import summary_text
 from framework.saving import archive, model_config
 from framework.training.trainer import Trainer
-from framework.utils.naming import unique_name
+from framework.utils.naming import snake_case, unique_name
+
+
+def _defines_call(cls):
+    """A subclass of Model that defines ``call()`` (the Keras way of writing a model as a class)."""
+    below = cls.__mro__[:cls.__mro__.index(Model)]
+    return any("call" in vars(klass) for klass in below)
 
 
 def _structure(value, what):
@@ -45,14 +52,38 @@ class Model(Trainer, Layer):
     has_graph = True
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        if inputs is None or outputs is None:
-            raise TypeError("Model needs inputs and outputs: Model(inputs, outputs). Subclassed models "
-                            "with a custom call() are not supported yet")
-        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, **kwargs)
+        subclassed = inputs is None and outputs is None and _defines_call(type(self))
+        if not subclassed and (inputs is None or outputs is None):
+            raise TypeError("Model needs inputs and outputs: Model(inputs, outputs), or a subclass that "
+                            "defines call()")
+        default = snake_case(type(self).__name__) if subclassed else "functional"
+        Layer.__init__(self, name=name or unique_name(default), trainable=trainable, **kwargs)
         Trainer.__init__(self)
-        self._init_graph(inputs, outputs)
+        if subclassed:  # the graph is traced from call() when the first data or input shape arrives
+            self.inputs, self.outputs, self._graph_layers = [], [], []
+        else:
+            self._init_graph(inputs, outputs)
         if not trainable:
             self.trainable = False
+
+    def build_from_data(self, arrays):
+        """A subclassed model: trace ``call()`` on inputs shaped like the first data seen."""
+        self._trace(arrays)
+
+    def build_from_shape(self, shape, dtype=None):
+        self._trace([np.empty((0,) + tuple(shape[1:]), dtype=dtype or backend.floatx())])
+
+    def build(self, input_shape=None):
+        """Build a subclassed model for ``input_shape`` (batch axis first, as in Keras)."""
+        if input_shape is not None and not self.built:
+            self.build_from_shape(tuple(input_shape))
+
+    def _trace(self, arrays):
+        if self.built or not _defines_call(type(self)):
+            raise ValueError(f"Model '{self.name}' is not built")
+        inputs = [Input(tuple(a.shape[1:]), dtype=a.dtype.name if a.dtype.kind == "f" else None) for a in arrays]
+        given = inputs if len(inputs) > 1 else inputs[0]
+        self._init_graph(given, self.call(given))
 
     @property
     def trainable(self):
