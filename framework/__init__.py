@@ -1,11 +1,11 @@
 """framework: a Keras-style deep-learning library compiled into Numba plans."""
 from framework import kernels  # noqa: F401  (sets the threading policy before any kernel runs)
 from framework import (activations, backend, callbacks, config, constraints, datasets, initializers, layers,
-                       losses, metrics, models, ops, optimizers, regularizers, saving, utils)
+                       losses, metrics, models, ops, optimizers, random, regularizers, saving, utils)
 from framework.layers import Input
 from framework.models import Model, Sequential
 
 __version__ = "0.1.0"
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",
-           "initializers", "layers", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "saving",
+           "initializers", "layers", "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving",
            "utils"]

@@ -255,3 +255,53 @@ def test_a_subclassed_model_builds_from_a_shape_and_nests_in_a_functional_model(
     assert outer.predict(np.ones((3, 4), "float32"), verbose=0).shape == (3, 1)
     with pytest.raises(TypeError, match="Model needs inputs and outputs.*or a subclass that defines call"):
         fw.Model()
+
+
+class CustomDropout(layers.Layer):
+    """The Keras guide's layer whose call() branches on training."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = fw.random.SeedGenerator(1337)
+
+    def call(self, inputs, training=None):
+        if training:
+            return fw.random.dropout(inputs, rate=self.rate, seed=self.seed_generator)
+        return inputs
+
+
+def _dropout_model():
+    fw.utils.set_random_seed(8)
+    inp = fw.Input((50,))
+    model = fw.Model(inp, layers.Dense(1)(CustomDropout(0.5)(layers.Dense(50, activation="relu")(inp))))
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_a_call_that_branches_on_training_is_traced_per_mode():
+    model = _dropout_model()
+    x = np.random.default_rng(9).random((40, 50)).astype("float32")
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), predicted)  # inference: no dropout
+    dropout = CustomDropout(0.5)
+    hidden = np.random.default_rng(10).random((200, 50)).astype("float32") + 0.5
+    dropped = dropout(hidden, training=True)
+    assert 0.4 < np.mean(dropped == 0) < 0.6 and np.allclose(dropped[dropped != 0], 2 * hidden[dropped != 0])
+    np.testing.assert_array_equal(dropout(hidden), hidden)
+    history = model.fit(x, x[:, :1], epochs=5, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    again = _dropout_model()  # the same seeds give the same masks: bit-identical training
+    again_history = again.fit(x, x[:, :1], epochs=5, batch_size=8, verbose=0)
+    assert again_history.history["loss"] == history.history["loss"]
+
+
+def test_random_functions_follow_their_seeds():
+    assert np.array_equal(fw.random.normal((3,), seed=4), fw.random.normal((3,), seed=4))
+    stream = fw.random.SeedGenerator(4)
+    assert not np.array_equal(fw.random.uniform((3,), seed=stream), fw.random.uniform((3,), seed=stream))
+    values = fw.random.truncated_normal((1000,), stddev=2.0, seed=1)
+    assert np.abs(values).max() <= 4.0 and values.dtype == np.float32
+    ints = fw.random.randint((100,), 2, 5, seed=0)
+    assert ints.min() >= 2 and ints.max() < 5 and ints.dtype == np.int32
+    assert sorted(fw.random.shuffle(np.arange(10), seed=3).tolist()) == list(range(10))

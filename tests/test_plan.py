@@ -147,9 +147,9 @@ def test_compile_plan_takes_any_object_with_a_flat_graph():
     calls = []
 
     class Recorder:
-        def flat_graph(self, input_shapes=None):
+        def flat_graph(self, input_shapes=None, training=False):
             calls.append(input_shapes)
-            return model.flat_graph(input_shapes)
+            return model.flat_graph(input_shapes, training)
 
     plan = compile_plan(Recorder(), "predict", 3, np.float32)
     assert calls == [None] and plan.outputs[0].shape == (3, 8)

@@ -35,11 +35,12 @@ class Entry:
         return self.node.layer
 
 
-def flatten_model(model, input_shapes=None):
+def flatten_model(model, input_shapes=None, training=False):
     """(input_keys, output_keys, entries, tensors) where tensors maps key -> SymbolicTensor.
 
     ``input_shapes``: the sample shape of each input (no batch axis) for a model with
-    unknown sizes; the graph is then traced again at those sizes.
+    unknown sizes; the graph is then traced again at those sizes. ``training``: the plan's
+    mode, which picks the trace of a layer whose ``call()`` branches on it.
     """
     tensors = {}
     entries = []
@@ -53,11 +54,20 @@ def flatten_model(model, input_shapes=None):
         input_keys.append(key)
     made = []
     try:
-        output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None, None)
+        output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None, None,
+                              bool(training))
     finally:
         for node in made:  # the plan keeps its nodes; the layers forget them
             node.layer.inbound_nodes.remove(node)
     return input_keys, output_keys, entries, tensors
+
+
+def _trace_for(node, training):
+    """The subgraph of a traced node for the plan's mode (the node's own ``training=`` first)."""
+    graphs = node.subgraphs
+    if len(graphs) == 1:
+        return next(iter(graphs.values()))
+    return graphs[bool(node.call_kwargs.get("training", training))]
 
 
 def _concrete_input(tensor, shape):
@@ -69,16 +79,16 @@ def _concrete_input(tensor, shape):
     return SymbolicTensor(batch_shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
 
 
-def _expand(model, input_keys, scope, entries, tensors, made, traced_by):
+def _expand(model, input_keys, scope, entries, tensors, made, traced_by, training):
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
         if node.layer.has_graph:
-            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by)
-        elif node.subgraph is not None:  # a traced call(): its nodes, at the sizes of the batch when retracing
+            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by, training)
+        elif node.subgraphs:  # a traced call(): its nodes, at the sizes of the batch when retracing
             traced = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
-            out_keys = _expand(traced.subgraph, in_keys, scope + (id(node),), entries, tensors, None,
-                               traced_by or traced)
+            out_keys = _expand(_trace_for(traced, training), in_keys, scope + (id(node),), entries, tensors, None,
+                               traced_by or traced, training)
         else:
             emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
             out_keys = [(scope, id(t)) for t in emitted.outputs]

@@ -15,7 +15,7 @@ class Node:
         self.call_kwargs = dict(call_kwargs or {})
         self.outputs = [SymbolicTensor(shape, dtype, node=self, index=i, name=layer.name)
                         for i, shape in enumerate(output_shapes)]
-        self.subgraph = None  # the nodes a traced call() made (framework.graph.subgraph), if any
+        self.subgraphs = {}  # training mode -> the nodes a traced call() made (framework.graph.subgraph)
         layer.inbound_nodes.append(self)
 
     @property

@@ -18,7 +18,8 @@ def install_operators(**functions):
     so the graph needs no import of what sits above it."""
     unknown = set(functions) - set(OPERATOR_NAMES)
     if unknown:
-        raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; valid: {', '.join(OPERATOR_NAMES)}")
+        raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; "
+                         f"valid: {', '.join(OPERATOR_NAMES)}")
     OPERATORS.update(functions)
 
 

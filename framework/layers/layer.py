@@ -209,26 +209,34 @@ class Layer:
 
     def _trace_call(self, inputs, training, kwargs):
         """Run ``call()`` on stand-ins of the inputs: the ops and layers it uses become this node's
-        subgraph, and the output shapes are what ``call()`` computed."""
+        subgraph, and the output shapes are what ``call()`` computed. A ``call()`` that takes
+        ``training`` and was not given it is traced twice, once per mode (``if training:`` branches
+        are Python), and each plan takes the trace of its mode."""
         several = isinstance(inputs, (list, tuple))
         tensors = list(inputs) if several else [inputs]
         shapes = [t.shape for t in tensors]
         self._maybe_build(shapes if several else shapes[0])
-        stand_ins = [stand_in(t) for t in tensors]
-        call_kwargs = dict(kwargs)
-        if training is not None:
-            call_kwargs["training"] = bool(training)
-        if "training" in inspect.signature(self.call).parameters and "training" not in call_kwargs:
-            call_kwargs["training"] = None
-        result = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
-        outputs = list(result) if isinstance(result, (list, tuple)) else [result]
-        subgraph = Subgraph(self, stand_ins, outputs)
+        takes_training = "training" in inspect.signature(self.call).parameters
+        modes = [bool(training)] if training is not None else [False, True] if takes_training else [None]
+        subgraphs, returned = {}, None
+        for mode in modes:
+            stand_ins = [stand_in(t) for t in tensors]
+            call_kwargs = dict(kwargs, training=mode) if takes_training else dict(kwargs)
+            returned = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
+            subgraphs[mode] = Subgraph(self, stand_ins, list(returned) if isinstance(returned, (list, tuple))
+                                       else [returned])
+        outputs = subgraphs[modes[0]].outputs
+        for mode in modes[1:]:
+            if [t.shape for t in subgraphs[mode].outputs] != [t.shape for t in outputs]:
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): call() returns "
+                                 f"{format_shape([t.shape for t in outputs])} with training={modes[0]} but "
+                                 f"{format_shape([t.shape for t in subgraphs[mode].outputs])} with training={mode}")
         node = Node(self, tensors, [t.shape for t in outputs], outputs[0].dtype,
                     {} if training is None else {"training": bool(training)})
-        node.subgraph = subgraph
+        node.subgraphs = subgraphs
         for tensor, traced in zip(node.outputs, outputs):
             tensor.dtype, tensor.mask = traced.dtype, traced.mask
-        return node.outputs if isinstance(result, (list, tuple)) else node.outputs[0]
+        return node.outputs if isinstance(returned, (list, tuple)) else node.outputs[0]
 
     def _check_input_count(self, inputs):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

@@ -9,7 +9,7 @@ import numpy as np
 from framework.graph.flattening import flatten_model
 from framework.graph.node import topological_order
 from framework.graph.shapes import format_shape, sample_shapes_match
-from framework.graph.tensor import SymbolicTensor, is_symbolic
+from framework.graph.tensor import SymbolicTensor
 from framework import backend
 from framework.layers.core import Input, InputLayer
 from framework.layers.layer import Layer, unique_by_identity
@@ -143,10 +143,10 @@ class Model(Trainer, Layer):
         """Nodes in execution order, Input nodes excluded."""
         return self._nodes
 
-    def flat_graph(self, input_shapes=None):
-        """Every layer call, nested models inlined, as the plan compiler takes them
-        (``framework.graph.flattening.flatten_model``)."""
-        return flatten_model(self, input_shapes)
+    def flat_graph(self, input_shapes=None, training=False):
+        """Every layer call, nested models and traced calls inlined, as the plan compiler takes them
+        for a plan of that mode (``framework.graph.flattening.flatten_model``)."""
+        return flatten_model(self, input_shapes, training)
 
     @property
     def input_structure(self):

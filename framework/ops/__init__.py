@@ -13,7 +13,7 @@ import numpy as np
 from framework import backend
 from framework.graph import tensor as _tensor
 from framework.layers import merging as _merging
-from framework.ops import elementwise as _e, reductions as _r, shaping as _s
+from framework.ops import elementwise as _e, random_ops as _random, reductions as _r, shaping as _s
 from framework.ops.operation import REGISTRY, Operation, OpError  # noqa: F401  (the base of every op, its error)
 
 
@@ -275,9 +275,10 @@ _tensor.install_operators(
 def _register_ops():
     """Every op class in the registry, by class name (model configs name ops this way)."""
     bases = {_e.Unary, _e.Binary, _e.Comparison, _e.NoGradient, _r.Reduction}
-    for module in (_e, _r, _s):
+    for module in (_e, _r, _s, _random):
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Operation) and value not in bases:
+            if isinstance(value, type) and issubclass(value, Operation) and value not in bases \
+                    and value.__module__ == module.__name__:
                 REGISTRY.register(value.__name__)(value)
 
 

@@ -34,7 +34,7 @@ class LossSpec:
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
                  training=None, input_gradients=False, input_shapes=None):
-    """Build a Plan. ``model``: anything with ``flat_graph(input_shapes)`` returning its layer
+    """Build a Plan. ``model``: anything with ``flat_graph(input_shapes, training)`` returning its layer
     calls as ``framework.graph.flattening.flatten_model`` makes them (the compiler imports
     nothing of the graph or the layers: it calls what it is given). ``specs``: one LossSpec per output (train/eval); ``grad_views``:
     id(variable) -> gradient view for the variables this plan trains; ``training``
@@ -82,7 +82,7 @@ class _Compiler:
 
     # ----- build -------------------------------------------------------------------------
     def build(self):
-        self.input_keys, self.output_keys, self.entries, self.tensors = self.model.flat_graph(self.input_shapes)
+        self.input_keys, self.output_keys, self.entries, self.tensors = self.model.flat_graph(self.input_shapes, self.training)
         self.buffers = {}
         for key in self.input_keys:
             self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))

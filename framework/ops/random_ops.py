@@ -1,0 +1,81 @@
+"""Ops that draw random numbers: dropout as a graph node (a traced ``call()``'s ``if training:`` branch).
+
+Each node draws from its own generator, bound when the op is made: a ``SeedGenerator``'s, one
+seeded by an integer, or one seeded from the global generator, so training under
+``set_random_seed`` repeats bit for bit. The uniforms are drawn into a scratch buffer with
+``Generator.random(out=)`` and the mask is applied by the dropout kernels Dropout layers use.
+"""
+import numpy as np
+
+from framework.kernels.dropout import dropout_backward, dropout_forward
+from framework.kernels.elementwise import flat
+from framework.ops.operation import Operation, OpError
+from framework.utils.random import draw_seed
+
+
+class SeedGenerator:
+    """A seeded stream of random draws, shared by the ops that take it as ``seed=`` (as Keras's).
+
+    Args:
+        seed: an integer; None draws one from the global generator (``set_random_seed``).
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        self.seed = draw_seed() if seed is None else int(seed)
+        self.generator = np.random.default_rng(self.seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def generator_for(seed):
+    """The generator ``seed`` stands for: a SeedGenerator's own, a new one for an integer, else one
+    seeded from the global generator."""
+    if isinstance(seed, SeedGenerator):
+        return seed.generator
+    return np.random.default_rng(draw_seed() if seed is None else int(seed))
+
+
+class Dropout(Operation):
+    """Inverted dropout: zeroes each value with probability ``rate``, scales the rest by 1/(1-rate).
+
+    Args:
+        rate: the probability of zeroing, in [0, 1).
+        seed: an integer, a ``SeedGenerator``, or None.
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= float(rate) < 1:
+            raise OpError(f"Op '{self.name}' (Dropout): rate must be in [0, 1), received {rate!r}")
+        self.rate, self.seed = float(rate), seed
+        self.generator = generator_for(seed)
+
+    def get_config(self):
+        seed = self.seed.seed if isinstance(self.seed, SeedGenerator) else self.seed
+        return {"rate": self.rate, "seed": seed}
+
+    def compute(self, x):
+        x = np.asarray(x)
+        keep = self.generator.random(x.shape) >= self.rate
+        return np.where(keep, x / (1 - self.rate), 0).astype(x.dtype if x.dtype.kind == "f" else "float32")
+
+    def output_spec(self, shapes, dtypes):
+        return shapes[0], dtypes[0]
+
+    def bind_forward(self, xs, y, ctx):
+        draws = ctx.scratch("draws", y.shape)
+        x, u, out = flat(xs[0]), flat(draws), flat(y)
+        rate, generator, dtype = ctx.dtype.type(self.rate), self.generator, ctx.dtype
+
+        def step():
+            generator.random(dtype=dtype, out=u)
+            dropout_forward(x, u, rate, out)
+        return [step]
+
+    def bind_backward(self, xs, y, dy, dxs, ctx):
+        if dxs[0] is None:
+            return []
+        u, g, dx = flat(ctx.scratch("draws", y.shape)), flat(dy), flat(dxs[0])
+        rate = ctx.dtype.type(self.rate)
+        return [lambda: dropout_backward(g, u, rate, dx)]
