@@ -1,6 +1,6 @@
-"""Global numeric settings: the default float dtype and the fuzz factor epsilon.
+"""Global settings: the default float dtype, the fuzz factor epsilon, the image data format.
 
-Mirrors ``keras.config.floatx`` / ``set_floatx`` / ``epsilon``. Models take the
+Mirrors ``keras.config.floatx`` / ``set_floatx`` / ``epsilon`` / ``image_data_format``. Models take the
 float dtype that is current when they are compiled (float32 unless changed).
 """
 import numpy as np
@@ -8,6 +8,13 @@ import numpy as np
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _VALID_FLOATX = ("float32", "float64")
+_IMAGE_DATA_FORMAT = "channels_last"
+_VALID_FORMATS = ("channels_last",)
+
+
+def backend():
+    """The name of the backend computing the ops: 'numpy' (NumPy arrays, Numba kernels, BLAS)."""
+    return "numpy"
 
 
 def floatx():
@@ -37,3 +44,23 @@ def set_epsilon(value):
 def standardize_dtype(dtype=None):
     """A numpy float dtype: the given one, or floatx() when None."""
     return np.dtype(floatx() if dtype is None else dtype)
+
+
+def cast_floats(array, dtype=None):
+    """``array`` with a float dtype cast to ``dtype`` (floatx() when None); other arrays unchanged."""
+    if array.dtype.kind != "f":
+        return array
+    return array.astype(standardize_dtype(dtype), copy=False)
+
+
+def image_data_format():
+    """'channels_last': images are (batch, height, width, channels), the only layout here."""
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format):
+    """Accepts 'channels_last' (the layout every image layer uses); refuses anything else clearly."""
+    value = str(data_format).lower()
+    if value not in _VALID_FORMATS:
+        raise ValueError(f"Unsupported image data format {data_format!r}; valid choices: "
+                         f"{', '.join(_VALID_FORMATS)} (images are batch, height, width, channels)")

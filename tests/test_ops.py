@@ -174,9 +174,9 @@ def test_a_model_with_ops_trains_without_allocating():
 # ----- errors when the graph is built ---------------------------------------------------------------------
 def test_ops_keep_the_batch_axis_and_say_so():
     x = fw.Input((3, 4))
-    with pytest.raises(OpError, match=r"Op 'sum.*' \(Sum\) over axis 0 of a rank-3 tensor would reduce or move the "
-                                      r"batch axis"):
-        ops.sum(x, axis=0)
+    with pytest.raises(OpError, match=r"Op 'softmax.*' \(Softmax\) over axis 0 of a rank-3 tensor would reduce or "
+                                      r"move the batch axis"):
+        ops.softmax(x, axis=0)
     with pytest.raises(OpError, match=r"keeps the batch axis \(0\) first"):
         ops.transpose(x, (1, 0, 2))
     with pytest.raises(OpError, match=r"cannot be broadcast together"):
@@ -203,10 +203,14 @@ def test_stop_gradient_passes_values_and_stops_gradients():
         np.testing.assert_allclose(train.input_grads[0], 2 * data ** 3 / data.size, rtol=1e-10)
 
 
-def test_reductions_over_every_axis_are_refused_inside_a_model():
+def test_reductions_over_the_batch_give_batch_statistics_that_cannot_be_outputs():
     x = fw.Input((3, 4))
-    with pytest.raises(OpError, match=r"axis=None .* would also reduce the batch axis; give the sample axes"):
-        ops.mean(x)
+    total, columns = ops.mean(x), ops.sum(x, axis=0)
+    assert (total.shape, total.batched) == ((), False)
+    assert (columns.shape, columns.batched) == ((3, 4), False)
+    assert (ops.exp(total) * 2.0).batched is False and (x - total).batched is True
+    with pytest.raises(ValueError, match=r"Model output .* \(\) is a statistic over the batch; .* add_loss"):
+        fw.Model(x, total * 2.0)
     assert ops.mean(np.ones((2, 3))).shape == ()  # on arrays: every axis, as NumPy and Keras
 
 

@@ -36,7 +36,8 @@ class Entry:
 
 
 def flatten_model(model, input_shapes=None, training=False):
-    """(input_keys, output_keys, entries, tensors) where tensors maps key -> SymbolicTensor.
+    """(input_keys, output_keys, entries, tensors, loss_keys) where tensors maps key -> SymbolicTensor
+    and loss_keys are the tensors of the ``add_loss`` terms of the model and of traced calls.
 
     ``input_shapes``: the sample shape of each input (no batch axis) for a model with
     unknown sizes; the graph is then traced again at those sizes. ``training``: the plan's
@@ -52,14 +53,26 @@ def flatten_model(model, input_shapes=None, training=False):
         key = ((), id(t))
         tensors[key] = t
         input_keys.append(key)
-    made = []
+    made, loss_keys = [], []
     try:
         output_keys = _expand(model, input_keys, (), entries, tensors, made if retrace else None, None,
-                              bool(training))
+                              bool(training), loss_keys)
     finally:
         for node in made:  # the plan keeps its nodes; the layers forget them
             node.layer.inbound_nodes.remove(node)
-    return input_keys, output_keys, entries, tensors
+    return input_keys, output_keys, entries, tensors, loss_keys
+
+
+def has_loss_terms(model):
+    """True when the model's graph (nested models and traced calls included) has ``add_loss`` terms."""
+    if getattr(model, "loss_tensors", None):
+        return True
+    for node in model.graph_nodes():
+        if node.layer.has_graph and has_loss_terms(node.layer):
+            return True
+        if any(has_loss_terms(graph) for graph in node.subgraphs.values()):
+            return True
+    return False
 
 
 def _trace_for(node, training):
@@ -79,16 +92,17 @@ def _concrete_input(tensor, shape):
     return SymbolicTensor(batch_shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
 
 
-def _expand(model, input_keys, scope, entries, tensors, made, traced_by, training):
+def _expand(model, input_keys, scope, entries, tensors, made, traced_by, training, loss_keys):
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
         if node.layer.has_graph:
-            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by, training)
+            out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by, training,
+                               loss_keys)
         elif node.subgraphs:  # a traced call(): its nodes, at the sizes of the batch when retracing
             traced = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
             out_keys = _expand(_trace_for(traced, training), in_keys, scope + (id(node),), entries, tensors, None,
-                               traced_by or traced, training)
+                               traced_by or traced, training, loss_keys)
         else:
             emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
             out_keys = [(scope, id(t)) for t in emitted.outputs]
@@ -97,6 +111,7 @@ def _expand(model, input_keys, scope, entries, tensors, made, traced_by, trainin
             entries.append(Entry(emitted, in_keys, out_keys, traced_by=traced_by))
         for t, key in zip(node.outputs, out_keys):
             env[id(t)] = key
+    loss_keys.extend(env[id(t)] for t in getattr(model, "loss_tensors", ()))
     return [env[id(t)] for t in model.outputs]
 
 
@@ -104,7 +119,7 @@ def _apply_again(node, inputs, made):
     """The node's layer called on ``inputs`` as the node called it; the new node is added to ``made``."""
     layer = node.layer
     before = len(layer.inbound_nodes)
-    outputs = apply_layer(layer, inputs, node.call_kwargs)
+    outputs = apply_layer(layer, inputs, node.call_kwargs, node.positional)
     made.extend(layer.inbound_nodes[before:])
     first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
     return first.node

@@ -16,6 +16,7 @@ class Node:
         self.outputs = [SymbolicTensor(shape, dtype, node=self, index=i, name=layer.name)
                         for i, shape in enumerate(output_shapes)]
         self.subgraphs = {}  # training mode -> the nodes a traced call() made (framework.graph.subgraph)
+        self.positional = False  # the layer was called with its inputs one by one: layer(a, b)
         layer.inbound_nodes.append(self)
 
     @property
@@ -26,12 +27,15 @@ class Node:
         return f"<Node {self.layer.name} in={[t.shape for t in self.inputs]} out={[t.shape for t in self.outputs]}>"
 
 
-def apply_layer(layer, tensors, call_kwargs):
+def apply_layer(layer, tensors, call_kwargs, positional=False):
     """Call ``layer`` on a list of tensors with a node's recorded ``call_kwargs``, as the
-    original call did: a lone tensor for a one-input layer, the list otherwise. An operation
-    (``framework.ops``) re-applies itself with its recorded constants (``reapply``)."""
+    original call did: a lone tensor for a one-input layer, the list otherwise, the tensors one
+    by one when ``positional``. An operation (``framework.ops``) re-applies itself with its
+    recorded constants (``reapply``)."""
     if hasattr(layer, "reapply"):
         return layer.reapply(tensors)
+    if positional:
+        return layer(*tensors, **call_kwargs)
     several = len(tensors) > 1 or getattr(layer, "num_inputs", 1) != 1
     return layer(tensors if several else tensors[0], **call_kwargs)
 

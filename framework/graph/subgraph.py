@@ -27,10 +27,14 @@ class Placeholder:
 
 def stand_in(tensor):
     """A tensor of ``tensor``'s shape and dtype made by a ``Placeholder`` (its mask carried along)."""
-    node = Node(Placeholder(tensor.name), [], [tensor.shape], tensor.dtype)
-    stand = node.outputs[0]
+    stand = placeholder(tensor.name, tensor.shape, tensor.dtype)
     stand.mask = tensor.mask
     return stand
+
+
+def placeholder(name, shape, dtype):
+    """A tensor of ``shape`` (batch axis first, as None) and ``dtype`` that a ``Placeholder`` makes."""
+    return Node(Placeholder(name), [], [shape], dtype).outputs[0]
 
 
 class Subgraph:
@@ -40,18 +44,24 @@ class Subgraph:
         owner: the layer whose ``call()`` was traced (named in errors).
         inputs: the stand-in tensors, one per tensor the layer was called on.
         outputs: the symbolic tensors ``call()`` returned.
+        loss_tensors: the terms ``call()`` gave ``add_loss`` (their sums join the loss).
     """
 
-    def __init__(self, owner, inputs, outputs):
-        for t in outputs:
+    def __init__(self, owner, inputs, outputs, loss_tensors=()):
+        for t in list(outputs) + list(loss_tensors):
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"Layer '{owner.name}' ({type(owner).__name__}): call() returned "
                                 f"{type(t).__name__}, not a tensor computed from its inputs (use framework.ops)")
-        self.inputs, self.outputs = list(inputs), list(outputs)
-        nodes = topological_order(self.outputs)
+        for t in outputs:
+            if not t.batched:
+                raise ValueError(f"Layer '{owner.name}' ({type(owner).__name__}): call() returned "
+                                 f"'{t.name}' {format_shape(t.shape)}, a statistic over the batch; a layer's outputs "
+                                 "keep the batch axis (give such a value to add_loss())")
+        self.inputs, self.outputs, self.loss_tensors = list(inputs), list(outputs), list(loss_tensors)
+        nodes = topological_order(self.outputs + self.loss_tensors)
         stand_ins = {id(t.node) for t in self.inputs}
         for node in nodes:
-            if not node.inputs and id(node) not in stand_ins:
+            if not node.inputs and id(node) not in stand_ins and not hasattr(node.layer, "reapply"):
                 raise ValueError(f"Layer '{owner.name}' ({type(owner).__name__}): call() used tensor "
                                  f"'{node.outputs[0].name}' {format_shape(node.outputs[0].shape)}, which is not "
                                  "among the inputs it was called on; pass it as an input")

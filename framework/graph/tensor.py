@@ -29,7 +29,13 @@ _UFUNC_OPERATORS = {"add": "add", "subtract": "subtract", "multiply": "multiply"
 
 
 class SymbolicTensor:
-    """Output ``index`` of ``node``; carries shape and dtype, never data."""
+    """Output ``index`` of ``node``; carries shape and dtype, never data.
+
+    ``batched`` is False for a batch statistic (a reduction over the batch axis, such as a loss
+    term ``ops.mean(x)``): its shape has no batch axis, and it can feed losses but not outputs.
+    """
+
+    batched = True
 
     def __init__(self, shape, dtype, node=None, index=0, name=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)

@@ -15,7 +15,7 @@ from framework.graph.node import Node
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.subgraph import Subgraph, stand_in
 from framework.graph.tensor import is_symbolic
-from framework.layers import eager
+from framework.layers import added_losses, eager
 from framework.layers.variable import Variable
 from framework.utils.naming import snake_case, unique_name
 
@@ -117,6 +117,19 @@ class Layer:
         into the graph, rather than with the plan emitters ``forward``/``backward``."""
         return _traces_call(cls)
 
+    # ----- loss terms ------------------------------------------------------------------------
+    def add_loss(self, loss):
+        """Add a loss term, as Keras's ``add_loss``: inside ``call()`` a tensor computed with ops (its
+        sum joins the loss of ``fit`` and ``evaluate``, and its gradient flows); on arrays a value,
+        kept in ``losses`` until the layer's next call."""
+        added_losses.record(self, loss)
+
+    @property
+    def losses(self):
+        """The loss values added in the last call on arrays (inner layers' included), then the
+        penalties of the weights' regularizers."""
+        return added_losses.losses_of(self)
+
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
     variables = weights
@@ -186,10 +199,30 @@ class Layer:
             self.check_input_shape(input_shape)
 
     # ----- calling -------------------------------------------------------------------------
-    def __call__(self, inputs, **kwargs):
+    def __call__(self, inputs, *more_inputs, **kwargs):
+        if more_inputs:  # call(self, a, b): several tensors given one by one, as Keras allows
+            if not self.traces_call():
+                raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) takes its inputs as one tensor or "
+                                f"one list; received {1 + len(more_inputs)} positional arguments")
+            inputs = _Positional((inputs,) + more_inputs)
         if is_symbolic(inputs):
             return self._call_symbolic(inputs, **kwargs)
+        if self.traces_call():
+            return self._call_directly(inputs, **kwargs)
         return self._call_eager(inputs, **kwargs)
+
+    def _call_directly(self, inputs, training=None, **kwargs):
+        """A layer written with ``call()`` on arrays runs ``call()`` on them (ops compute at once)."""
+        arrays = [backend.cast_floats(np.asarray(a), self.dtype) for a in inputs] \
+            if isinstance(inputs, (list, tuple)) else backend.cast_floats(np.asarray(inputs), self.dtype)
+        shapes = [(None,) + a.shape[1:] for a in arrays] if isinstance(arrays, list) else (None,) + arrays.shape[1:]
+        self._maybe_build(shapes)
+        if "training" in inspect.signature(self.call).parameters:
+            kwargs["training"] = training
+        with added_losses.eager_call(self):
+            if isinstance(inputs, _Positional):
+                return self.call(*arrays, **kwargs)
+            return self.call(type(inputs)(arrays) if isinstance(inputs, (list, tuple)) else arrays, **kwargs)
 
     def _call_symbolic(self, inputs, training=None, **kwargs):
         if self.traces_call():
@@ -222,9 +255,13 @@ class Layer:
         for mode in modes:
             stand_ins = [stand_in(t) for t in tensors]
             call_kwargs = dict(kwargs, training=mode) if takes_training else dict(kwargs)
-            returned = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
+            with added_losses.collecting(self) as terms:
+                if isinstance(inputs, _Positional):
+                    returned = self.call(*stand_ins, **call_kwargs)
+                else:
+                    returned = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
             subgraphs[mode] = Subgraph(self, stand_ins, list(returned) if isinstance(returned, (list, tuple))
-                                       else [returned])
+                                       else [returned], terms)
         outputs = subgraphs[modes[0]].outputs
         for mode in modes[1:]:
             if [t.shape for t in subgraphs[mode].outputs] != [t.shape for t in outputs]:
@@ -233,7 +270,7 @@ class Layer:
                                  f"{format_shape([t.shape for t in subgraphs[mode].outputs])} with training={mode}")
         node = Node(self, tensors, [t.shape for t in outputs], outputs[0].dtype,
                     {} if training is None else {"training": bool(training)})
-        node.subgraphs = subgraphs
+        node.subgraphs, node.positional = subgraphs, isinstance(inputs, _Positional)
         for tensor, traced in zip(node.outputs, outputs):
             tensor.dtype, tensor.mask = traced.dtype, traced.mask
         return node.outputs if isinstance(returned, (list, tuple)) else node.outputs[0]
@@ -301,6 +338,10 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class _Positional(tuple):
+    """Inputs given to ``__call__`` one by one (``layer(a, b)``), which ``call()`` receives the same way."""
 
 
 def unique_by_identity(items):

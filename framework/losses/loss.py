@@ -150,6 +150,12 @@ class Loss:
         return tuple(y_pred_shape[:-1]) if self.sparse else tuple(y_pred_shape)
 
     # -- plan -------------------------------------------------------------------
+    @classmethod
+    def has_plan_step(cls):
+        """True when the class binds its own kernel (every built-in loss); a loss that only gives
+        ``call()`` written with framework.ops is traced instead (framework.training.traced_loss)."""
+        return cls._kernel is not Loss._kernel or cls.bind is not Loss.bind
+
     def _kernel(self, fused):
         raise NotImplementedError(f"{type(self).__name__} has no plan implementation (bind())")
 
@@ -239,10 +245,10 @@ class LossFunctionWrapper(Loss):
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction, dtype=dtype)
-        self.fn, self._fn_kwargs = fn, kwargs
+        self.fn, self.fn_kwargs = fn, kwargs
 
     def call(self, y_true, y_pred):
-        return np.asarray(self.fn(*squeeze_or_expand_to_same_rank(y_true, y_pred), **self._fn_kwargs))
+        return np.asarray(self.fn(*squeeze_or_expand_to_same_rank(y_true, y_pred), **self.fn_kwargs))
 
     def get_config(self):
         raise ValueError(f"Loss {self.name!r} wraps a plain function and cannot be serialized; "

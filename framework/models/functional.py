@@ -11,6 +11,7 @@ from framework.graph.node import topological_order
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor
 from framework import backend
+from framework.layers import added_losses
 from framework.layers.core import Input, InputLayer
 from framework.layers.layer import Layer, unique_by_identity
 from framework.layers.serialization import MODELS
@@ -60,7 +61,7 @@ class Model(Trainer, Layer):
         Layer.__init__(self, name=name or unique_name(default), trainable=trainable, **kwargs)
         Trainer.__init__(self)
         if subclassed:  # the graph is traced from call() when the first data or input shape arrives
-            self.inputs, self.outputs, self._graph_layers = [], [], []
+            self.inputs, self.outputs, self._graph_layers, self.loss_tensors = [], [], [], []
         else:
             self._init_graph(inputs, outputs)
         if not trainable:
@@ -83,7 +84,9 @@ class Model(Trainer, Layer):
             raise ValueError(f"Model '{self.name}' is not built")
         inputs = [Input(tuple(a.shape[1:]), dtype=a.dtype.name if a.dtype.kind == "f" else None) for a in arrays]
         given = inputs if len(inputs) > 1 else inputs[0]
-        self._init_graph(given, self.call(given))
+        with added_losses.collecting(self) as terms:
+            outputs = self.call(given)
+        self._init_graph(given, outputs, terms)
 
     @property
     def trainable(self):
@@ -103,17 +106,36 @@ class Model(Trainer, Layer):
         except AttributeError:  # during construction, before the graph or stack exists
             return []
 
-    def _init_graph(self, inputs, outputs):
+    def _init_graph(self, inputs, outputs, loss_tensors=()):
         self._input_kind, self._input_keys, self.inputs = _structure(inputs, "inputs")
         self._output_kind, self._output_keys, self.outputs = _structure(outputs, "outputs")
         for t in self.inputs + self.outputs:
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors, received {type(t).__name__}")
+        for t in self.outputs:
+            if not t.batched:
+                raise ValueError(f"Model output '{t.name}' {format_shape(t.shape)} is a statistic over the batch; "
+                                 "a model's outputs keep the batch axis (give such a value to add_loss())")
+        self.loss_tensors = list(loss_tensors)
+        self._connect()
+
+    def add_loss(self, loss):
+        """A loss term: a tensor of this model's graph (``model.add_loss(ops.mean(x))``, as Keras's
+        functional API allows), or inside ``call()`` / on arrays as any layer's ``add_loss``."""
+        if isinstance(loss, SymbolicTensor) and not added_losses.tracing() and self.built:
+            self.loss_tensors.append(loss)
+            self._connect()
+            self._specs = None
+            return
+        Layer.add_loss(self, loss)
+
+    def _connect(self):
+        """The graph's nodes, layers and input facts, from inputs, outputs and loss terms."""
         for t in self.inputs:
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from framework.Input; '{t.node.layer.name}' "
                                  f"is a {type(t.node.layer).__name__} output")
-        nodes = topological_order(self.outputs)
+        nodes = topological_order(self.outputs + self.loss_tensors)
         given = {id(t.node) for t in self.inputs}
         for node in nodes:
             for t in node.inputs:

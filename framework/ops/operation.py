@@ -36,6 +36,8 @@ class Operation:
     """
 
     has_graph = False
+    #: True for an op without tensor operands whose output has the batch axis (random draws per sample)
+    batched_source = False
     #: False for ops whose output has no gradient (comparisons, argmax, floor, ...): backward writes zeros
     differentiable = True
 
@@ -66,12 +68,16 @@ class Operation:
         self.slots, self.weights = slots, weights
         specs = [_spec(x) if kind != CONSTANT else (ref.shape, ref.dtype.name)
                  for (kind, ref), x in zip(slots, operands)]
+        self.reduces_batch = False
         shape, dtype = self.output_spec([s for s, _ in specs], [d for _, d in specs])
-        if not shape or shape[0] is not None:
+        batched = (any(t.batched for t in tensors) or self.batched_source) and not self.reduces_batch
+        if batched and (not shape or shape[0] is not None):
             raise OpError(f"Op '{self.name}' ({type(self).__name__}) on {_describe(specs)} gives "
                           f"{format_shape(shape) if shape else 'a scalar'}: inside a model every tensor keeps "
                           "the batch axis first (reduce or reshape the other axes)")
-        return Node(self, tensors, [shape], dtype).outputs[0]
+        output = Node(self, tensors, [shape], dtype).outputs[0]
+        output.batched = batched
+        return output
 
     def reapply(self, tensors):
         """The same operation (operands, constants and weights as recorded) on other tensors:
@@ -225,14 +231,17 @@ def result_dtype(dtypes, float_result=False):
     return np.result_type(*dtypes).name if dtypes else backend.floatx()
 
 
-def normalize_axes(op, axis, rank):
-    """A sorted tuple of non-negative axes of a model's tensor; the batch axis (0) refused."""
+def normalize_axes(op, axis, rank, over_batch=False):
+    """A sorted tuple of non-negative axes of a model's tensor; the batch axis (0) refused unless
+    ``over_batch`` (a reduction to a batch statistic, where ``axis=None`` means every axis)."""
+    if axis is None and over_batch:
+        return tuple(range(rank))
     if axis is None:
         raise OpError(f"Op '{op.name}' ({type(op).__name__}) with axis=None on a rank-{rank} tensor would also "
                       f"reduce the batch axis; give the sample axes, e.g. axis={tuple(range(1, rank))}")
     axes = tuple(sorted({a % rank if -rank <= a < rank else _axis_error(op, a, rank)
                          for a in (axis if isinstance(axis, (list, tuple)) else [axis])}))
-    if 0 in axes:
+    if 0 in axes and not over_batch:
         raise OpError(f"Op '{op.name}' ({type(op).__name__}) over axis {axis!r} of a rank-{rank} tensor would "
                       "reduce or move the batch axis, which a model's tensors keep first")
     return axes

@@ -7,6 +7,7 @@ seeded by an integer, or one seeded from the global generator, so training under
 """
 import numpy as np
 
+from framework import backend
 from framework.kernels.dropout import dropout_backward, dropout_forward
 from framework.kernels.elementwise import flat
 from framework.ops.operation import Operation, OpError
@@ -79,3 +80,67 @@ class Dropout(Operation):
         u, g, dx = flat(ctx.scratch("draws", y.shape)), flat(dy), flat(dxs[0])
         rate = ctx.dtype.type(self.rate)
         return [lambda: dropout_backward(g, u, rate, dx)]
+
+
+class RandomDraw(Operation):
+    """Fresh random draws of ``shape`` at every step: a graph node with no inputs (a traced
+    ``call()``'s ``random.normal(shape=(batch, dim))``, where ``batch`` is None, the plan's batch).
+
+    Args:
+        shape: the shape drawn; a first entry None stands for the batch.
+        distribution: 'normal', 'uniform' or 'truncated_normal'.
+        low: the mean (normal) or the lower bound (uniform).
+        high: the standard deviation (normal) or the upper bound (uniform).
+        dtype: the dtype of the draws; floatx() when None.
+        seed: an integer, a ``SeedGenerator``, or None.
+    """
+
+    differentiable = False
+    DISTRIBUTIONS = ("normal", "uniform", "truncated_normal")
+
+    def __init__(self, shape, distribution="normal", low=0.0, high=1.0, dtype=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if distribution not in self.DISTRIBUTIONS:
+            raise OpError(f"Op '{self.name}' (RandomDraw): unknown distribution {distribution!r}; valid choices: "
+                          f"{', '.join(self.DISTRIBUTIONS)}")
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.distribution, self.low, self.high = distribution, float(low), float(high)
+        self.dtype, self.seed = dtype, seed
+        self.generator = generator_for(seed)
+        self.batched_source = bool(self.shape) and self.shape[0] is None
+
+    def get_config(self):
+        seed = self.seed.seed if isinstance(self.seed, SeedGenerator) else self.seed
+        return {"shape": list(self.shape), "distribution": self.distribution, "low": self.low, "high": self.high,
+                "dtype": self.dtype, "seed": seed}
+
+    def output_spec(self, shapes, dtypes):
+        return self.shape, np.dtype(self.dtype or backend.floatx()).name
+
+    def bind_forward(self, xs, y, ctx):
+        generator, low, high, kind = self.generator, self.low, self.high, self.distribution
+        draw_dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float64
+        draws = y if y.dtype == draw_dtype else ctx.scratch("draws", y.shape, draw_dtype)
+
+        def step():
+            if kind == "uniform":
+                generator.random(dtype=draw_dtype, out=draws)
+                np.multiply(draws, high - low, out=draws)
+                np.add(draws, low, out=draws)
+            else:
+                generator.standard_normal(dtype=draw_dtype, out=draws)
+                if kind == "truncated_normal":
+                    _redraw_outside(generator, draws)
+                np.multiply(draws, high, out=draws)
+                np.add(draws, low, out=draws)
+            if draws is not y:
+                np.copyto(y, draws, casting="unsafe")
+        return [step]
+
+
+def _redraw_outside(generator, values):
+    """Standard normal ``values`` beyond two deviations drawn again (Keras's truncated normal)."""
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = generator.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2

@@ -1,7 +1,8 @@
 """Reductions over sample axes: sum, mean, max, min, prod, var, std, logsumexp, and softmax.
 
-Inside a model the batch axis stays (``axis=None`` reduces every axis but the batch); on arrays
-the ops reduce as NumPy does. Backward broadcasts ``dy`` back over the reduced axes through a
+A reduction that includes the batch axis (``axis=None``, or axis 0) gives a *batch statistic*:
+a tensor without a batch axis that can feed a loss term (``add_loss``) but not a model output.
+On arrays the ops reduce as NumPy does. Backward broadcasts ``dy`` back over the reduced axes through a
 ``keepdims`` view, so no step reshapes or allocates.
 """
 import numpy as np
@@ -29,7 +30,8 @@ class Reduction(Operation):
 
     def output_spec(self, shapes, dtypes):
         shape = shapes[0]
-        self.axes = normalize_axes(self, self.axis, len(shape))
+        self.axes = normalize_axes(self, self.axis, len(shape), over_batch=True)
+        self.reduces_batch = 0 in self.axes or not shape
         if self.keepdims:
             out = tuple(1 if i in self.axes else d for i, d in enumerate(shape))
         else:

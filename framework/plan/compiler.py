@@ -71,7 +71,8 @@ class _Compiler:
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
-        return (self.batch,) + tuple(self.tensors[key].shape[1:])
+        tensor = self.tensors[key]
+        return (self.batch,) + tuple(tensor.shape[1:]) if tensor.batched else tuple(tensor.shape)
 
     def dtype_of(self, key):
         name = self.tensors[key].dtype
@@ -82,7 +83,8 @@ class _Compiler:
 
     # ----- build -------------------------------------------------------------------------
     def build(self):
-        self.input_keys, self.output_keys, self.entries, self.tensors = self.model.flat_graph(self.input_shapes, self.training)
+        self.input_keys, self.output_keys, self.entries, self.tensors, self.loss_keys = \
+            self.model.flat_graph(self.input_shapes, self.training)
         self.buffers = {}
         for key in self.input_keys:
             self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))
@@ -115,7 +117,7 @@ class _Compiler:
         for index, entry in enumerate(self.entries):
             for key in entry.in_keys:
                 self.last_use[key] = index
-        self.keep = set(self.input_keys) | set(self.output_keys)
+        self.keep = set(self.input_keys) | set(self.output_keys) | set(self.loss_keys)
         self.root = {}
         self.live_refs = {}
 
@@ -219,10 +221,20 @@ class _Compiler:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, ones))
             for metric in spec.weighted_metrics:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, weights))
+        self._bind_loss_terms()
         # two losses on one tensor: the second wrote a private gradient; fold it in first thing
         plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
         plan.backward_owners.extend([None] * len(self.pending_adds))
         self.pending_adds = []
+
+    def _bind_loss_terms(self):
+        """``add_loss`` terms: each adds the sum of its tensor to the step's loss; in training, the
+        gradient of that sum (ones) seeds the term's gradient buffer before the backward runs."""
+        for key in self.loss_keys:
+            self.plan.loss_terms.append(_sum_step(self.buffers[key]))
+            if self.mode == "train":
+                self.plan.backward.append(_fill_step(self._gradient_target(key), 1))
+                self.plan.backward_owners.append(None)
 
     def _masked_metric_weights(self, sample_weight, mask):
         """Per-step metric weights (sample weight times mask), refreshed before the metric updates."""
@@ -324,6 +336,16 @@ def _bind_metric(metric, target, y_pred, weights):
         return metric.bind(target, y_pred, weights)
     except NotImplementedError:
         return lambda: metric.update_state(target, y_pred, weights)
+
+
+def _sum_step(array):
+    if array.ndim == 0:
+        return lambda: float(array)
+    return lambda: float(array.sum())
+
+
+def _fill_step(array, value):
+    return lambda: array.fill(value)
 
 
 def _add_step(dst, src):

@@ -32,6 +32,7 @@ class Plan:
         # bound steps, in the order a step runs them
         self.forward = []
         self.loss_steps = []
+        self.loss_terms = []       # add_loss terms: each returns its value, added to the total
         self.backward = []
         self.forward_owners = []   # the layer that emitted each forward step (for profiling)
         self.backward_owners = []  # likewise for backward; None for the compiler's own steps
@@ -68,6 +69,8 @@ class Plan:
             if step is not None:
                 values[i] = step()
                 total += self.loss_weights[i] * values[i]
+        for term in self.loss_terms:
+            total += term()
         return total
 
     def train_step(self):

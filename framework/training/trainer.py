@@ -12,10 +12,12 @@ import numpy as np
 from framework import backend, optimizers
 from framework import callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
 from framework.callbacks import CallbackList, History, ProgbarLogger
+from framework.graph.flattening import has_loss_terms
 from framework.graph.shapes import format_shape
 from framework.plan.cache import PlanCache
 from framework.plan.compiler import LossSpec, compile_plan
 from framework.training import data as data_adapter
+from framework.training.traced_loss import TracedLoss
 from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, sample_shapes, source_views
 
 
@@ -74,8 +76,9 @@ class Trainer:
         cfg = self.compile_arguments
         names = self.output_names
         losses = [_trainable_loss(l) for l in self._per_output(cfg["loss"], "loss")]
-        if all(l is None for l in losses):
-            raise ValueError(f"Model '{self.name}' was compiled without a loss; pass loss= to compile()")
+        if all(l is None for l in losses) and not has_loss_terms(self):
+            raise ValueError(f"Model '{self.name}' was compiled without a loss and none of its layers adds one "
+                             "(add_loss); pass loss= to compile()")
         weights = self._per_output(1.0 if cfg["loss_weights"] is None else cfg["loss_weights"], "loss_weights")
         specs = []
         for i, (name, loss, weight) in enumerate(zip(names, losses, weights)):
@@ -180,7 +183,7 @@ class Trainer:
             return [t.shape for t in self.outputs]
         key = sample_shapes(xs)
         if key not in self._traced_output_shapes:
-            _, output_keys, _, tensors = self.flat_graph(key)
+            _, output_keys, _, tensors, _ = self.flat_graph(key)
             self._traced_output_shapes[key] = [tensors[k].shape for k in output_keys]
         return self._traced_output_shapes[key]
 
@@ -196,9 +199,11 @@ class Trainer:
             data_adapter.check_sample_counts([("x", xs)])
             return xs, None, None
         specs = self._training_setup()
+        target_shapes = [s.target_shape(shape) for s, shape in zip(specs, self._output_shapes(xs))]
+        if y is None and all(s.loss is None and not s.metrics and not s.weighted_metrics for s in specs):
+            y = _no_targets(xs, target_shapes)  # the losses come from add_loss alone
         if y is None:
             raise ValueError(f"Model '{self.name}' needs targets y for training and evaluation")
-        target_shapes = [s.target_shape(shape) for s, shape in zip(specs, self._output_shapes(xs))]
         loss_names = [getattr(s.loss, "name", None) for s in specs]
         ys = data_adapter.adapt_targets(y, self.output_names, target_shapes, loss_names)
         sws = data_adapter.sample_weights_per_output(sample_weight, class_weight, ys, self.output_names)
@@ -529,11 +534,14 @@ def _trainable_loss(identifier):
     if identifier is None:
         return None
     loss = losses_module.get(identifier)
-    if isinstance(loss, losses_module.LossFunctionWrapper):
-        raise ValueError(f"Loss {getattr(identifier, '__name__', identifier)!r} is a plain Python function; "
-                         "its gradient cannot be compiled yet (custom losses arrive with framework.ops). "
-                         f"Use a built-in loss: {', '.join(losses_module.REGISTRY.names())}")
-    return loss
+    return loss if loss.has_plan_step() else TracedLoss(loss)
+
+
+def _no_targets(xs, target_shapes):
+    """Zero targets for a model trained by its ``add_loss`` terms alone, as views taking no memory."""
+    n = len(xs[0])
+    targets = [np.broadcast_to(np.zeros((), backend.floatx()), (n,) + tuple(shape[1:])) for shape in target_shapes]
+    return targets if len(targets) > 1 else targets[0]
 
 
 def _batch_size(batch_size):

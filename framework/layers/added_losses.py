@@ -1,0 +1,101 @@
+"""Loss terms a layer adds with ``add_loss`` (Keras's activity regularizers, a VAE's KL term).
+
+In a ``call()`` traced into a model's graph the term is a tensor: it is kept with the trace (the
+node's ``Subgraph``), the compiler adds its sum to the loss of every train and eval step and seeds
+its gradient with one. On arrays (a layer called eagerly) the term is a value, kept on the layer
+until its next top-level call, as Keras resets ``layer.losses`` at the start of each call.
+"""
+import threading
+
+import numpy as np
+
+from framework.graph.tensor import SymbolicTensor
+
+_state = threading.local()
+
+
+class collecting:
+    """Context manager: the symbolic terms ``add_loss`` records while a ``call()`` is traced.
+
+    Args:
+        owner: the layer whose ``call()`` is traced (named in errors).
+    """
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.terms = []
+
+    def __enter__(self):
+        _stack().append(self)
+        return self.terms
+
+    def __exit__(self, *exc):
+        _stack().pop()
+
+
+def _stack():
+    if not hasattr(_state, "stack"):
+        _state.stack, _state.depth = [], 0
+    return _state.stack
+
+
+def tracing():
+    """True while a ``call()`` is being traced (its ``add_loss`` terms are being collected)."""
+    return bool(_stack())
+
+
+def record(layer, value):
+    """``layer.add_loss(value)``: a tensor joins the trace being made, a value joins ``layer.losses``."""
+    if isinstance(value, SymbolicTensor):
+        stack = _stack()
+        if not stack:
+            raise ValueError(f"Layer '{layer.name}': add_loss() was given symbolic tensor '{value.name}' outside "
+                             "a call() being traced; call it inside call(), or on a model with model.add_loss()")
+        stack[-1].terms.append(value)
+        return
+    if getattr(value, "dtype", None) is not None and getattr(value, "value", None) is not None:
+        value = value.value  # a Variable
+    layer.__dict__.setdefault("_added_losses", []).append(np.asarray(value))
+
+
+class eager_call:
+    """Context manager around a layer called on arrays: the outermost call clears the terms
+    recorded by the layer and its inner layers in the previous call.
+
+    Args:
+        layer: the layer being called.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        _stack()
+        if _state.depth == 0:
+            for layer in _layers_of(self.layer):
+                layer.__dict__["_added_losses"] = []
+        _state.depth += 1
+
+    def __exit__(self, *exc):
+        _state.depth -= 1
+
+
+def _layers_of(layer):
+    found, pending, seen = [], [layer], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        pending.extend(current.layers if current.has_graph else current.tracked_layers())
+    return found
+
+
+def losses_of(layer):
+    """The values added in the layer's last call (its inner layers' too), then the penalties of
+    its weights' regularizers, as Keras's ``layer.losses``."""
+    values = [v for current in _layers_of(layer) for v in current.__dict__.get("_added_losses", [])]
+    penalties = [np.asarray(w.regularizer(w.value), dtype=w.value.dtype) for w in layer.weights
+                 if w.regularizer is not None]
+    return values + penalties
