@@ -5,8 +5,10 @@ arrays like the Keras function (``relu(x, max_value=6.0)``), and able to bind
 itself to preallocated plan buffers (``bind_forward`` and friends) so that a
 training step runs Numba kernels with no lookups and no allocation.
 
-Custom Python activation functions are not supported yet: they will come with
-``framework.ops``, whose primitives carry their own gradients.
+A user's activation function written with ``framework.ops`` becomes a
+:class:`FunctionActivation`: the layer's kernels then apply 'linear', and the
+layer traces the function after them, so its gradient is derived from the ops.
+It saves by the name it is registered under (``register_serializable``).
 """
 import math
 from functools import partial
@@ -14,11 +16,11 @@ from functools import partial
 import numpy as np
 
 from framework.backend import floatx
-from framework.config.registry import Registry
+from framework.config.registry import FUNCTIONS, Registry, function_name
 from framework.kernels import activations as K
 
 __all__ = [
-    "ActivationFunction", "get", "serialize", "deserialize",
+    "ActivationFunction", "FunctionActivation", "get", "serialize", "deserialize",
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid",
     "hard_sigmoid", "tanh", "softplus", "softsign", "silu", "swish", "exponential",
     "softmax", "log_softmax",
@@ -285,10 +287,36 @@ REGISTRY.add("swish", silu)
 del _fn
 
 
+class FunctionActivation(ActivationFunction):
+    """A user's activation function (written with framework.ops): 'linear' to the layer's kernels,
+    the function itself traced after them by the layer.
+
+    Args:
+        function: ``f(x) -> tensor``, made of framework.ops.
+    """
+
+    def __init__(self, function):
+        super().__init__("linear", K.LINEAR)
+        self.function = function
+        self.name = self.__name__ = getattr(function, "__name__", type(function).__name__)
+
+    def __call__(self, x, **kwargs):
+        return self.function(x, **kwargs)
+
+    def with_params(self, **kwargs):
+        raise TypeError(f"Activation {self.name!r} is a function; give its arguments with functools.partial")
+
+
 def serialize(activation):
     """The activation's name, or ``{'class_name': name, 'config': {...}}`` if its arguments
-    differ from the defaults."""
+    differ from the defaults; a function by the name it is registered under."""
     fn = get(activation)
+    if isinstance(fn, FunctionActivation):
+        name = function_name(fn.function)
+        if name is None:
+            raise ValueError(f"Activation function {fn.name!r} cannot be saved: register it with "
+                             "@framework.utils.register_serializable() so files can name it")
+        return {"class_name": "function", "config": name}
     if fn.config == fn._defaults:
         return fn.name
     return {"class_name": fn.name, "config": dict(fn.config)}
@@ -301,6 +329,8 @@ def deserialize(config):
     if isinstance(config, dict) and "class_name" in config:
         name, kwargs = config["class_name"], config.get("config") or {}
         if name == "function" and isinstance(kwargs, str):  # Keras 3 function dict
+            if kwargs not in REGISTRY and kwargs in FUNCTIONS:
+                return FunctionActivation(FUNCTIONS.lookup(kwargs))
             return REGISTRY.lookup(kwargs)
         if not isinstance(kwargs, dict):
             raise ValueError(f"Activation config for {name!r} must be a dict, got {kwargs!r}")
@@ -319,10 +349,6 @@ def get(identifier):
     if isinstance(identifier, (str, dict)):
         return deserialize(identifier)
     if callable(identifier):
-        what = getattr(identifier, "__name__", type(identifier).__name__)
-        raise ValueError(
-            f"Custom Python activation functions are not supported yet (got {what!r}); they "
-            f"will come with framework.ops. Use a built-in activation: "
-            f"{', '.join(REGISTRY.names())}")
+        return FunctionActivation(identifier)
     raise ValueError(f"Could not interpret activation identifier {identifier!r}. "
                      f"Valid names: {', '.join(REGISTRY.names())}")

@@ -149,3 +149,7 @@ def deserialize(config):
 def get(identifier):
     """Resolve a name, config dict, class, instance or ``f(x) -> float`` callable."""
     return REGISTRY.get(identifier)
+
+
+#: Keras's lower-case aliases: ``regularizers.l2(1e-3)``, ``regularizers.l1_l2(l1=..., l2=...)``
+l1, l2, l1_l2 = L1, L2, L1L2

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "framework"
 
 #: lowest first; a module of one layer may import its own layer and the ones before it
 LAYERS = [
-    ("foundations", {"backend", "config", "utils", "datasets"}),
+    ("foundations", {"backend", "config", "utils", "datasets", "variables"}),
     ("kernels", {"kernels"}),
     ("plan", {"plan"}),
     ("math objects", {"activations", "initializers", "regularizers", "constraints", "schedules",

@@ -176,3 +176,29 @@ def test_random_draws_in_a_traced_call_are_fresh_each_step_and_seeded():
     first, second = run()
     assert not np.allclose(first, second) and abs(first.std() - 1) < 0.6
     np.testing.assert_array_equal(run()[0], first)
+
+
+@pytest.mark.parametrize("loss, target_shape, integer", [
+    (fw.losses.BinaryCrossentropy(from_logits=True), (3,), False),
+    (fw.losses.SparseCategoricalCrossentropy(from_logits=True), (1,), True),
+    (fw.losses.MeanSquaredError(reduction="sum"), (3,), False)])
+def test_a_builtin_loss_called_on_tensors_is_a_node_with_its_kernels_gradient(loss, target_shape, integer):
+    class Endpoint(layers.Layer):
+        def __init__(self, loss_fn, **kwargs):
+            super().__init__(**kwargs)
+            self.loss_fn = loss_fn
+
+        def call(self, targets, logits):
+            self.add_loss(self.loss_fn(targets, logits))
+            return ops.softmax(logits)
+
+    with float64_mode():
+        inputs, targets = fw.Input((4,)), fw.Input(target_shape, dtype="int64" if integer else None)
+        logits = layers.Dense(3)(inputs)
+        model = fw.Model([inputs, targets], Endpoint(loss)(targets, logits))
+        x = rng.standard_normal((6, 4))
+        t = rng.integers(0, 3, (6, 1)) if integer else rng.uniform(0, 1, (6, 3))
+        check_gradients(model, [x, t], [np.zeros((6, 3))], loss=None, check_inputs=False)
+        model.compile("sgd")
+        logit_values = fw.Model(inputs, logits).predict(x, verbose=0)
+        assert model.evaluate([x, t], verbose=0, batch_size=6) == pytest.approx(loss(t, logit_values), rel=1e-10)

@@ -4,7 +4,7 @@ import pytest
 
 import framework as fw
 from framework import layers
-from framework.layers.variable import Variable
+from framework.variables import Variable
 from framework.plan.arena import contiguous_run, gradient_views, pack
 from framework.plan.buffers import Allocator
 from framework.plan.cache import PlanCache

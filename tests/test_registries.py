@@ -4,7 +4,7 @@ import inspect
 import pytest
 import yaml
 
-from framework import (activations, callbacks, constraints, initializers, layers, losses, metrics, optimizers,
+from framework import (activations, utils, callbacks, constraints, initializers, layers, losses, metrics, optimizers,
                        regularizers, schedules)
 
 # required constructor arguments for classes that have some
@@ -29,8 +29,16 @@ REQUIRED = {
     "SimpleRNN": {"units": 3}, "LSTM": {"units": 3}, "GRU": {"units": 3},
     "MultiHeadAttention": {"num_heads": 2, "key_dim": 4},
 }
+def doubled(x):
+    """A registered function: what a Lambda layer's config names."""
+    return x * 2.0
+
+
+utils.register_serializable(package="tests")(doubled)
+
 # arguments that are objects, made fresh for each test
 REQUIRED_OBJECTS = {
+    "Lambda": lambda: {"function": doubled},
     "Bidirectional": lambda: {"layer": layers.get("LSTM")(3)},
     "TimeDistributed": lambda: {"layer": layers.get("Dense")(3)},
 }

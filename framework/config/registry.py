@@ -183,3 +183,16 @@ class Registry:
 
     def names(self):
         return sorted(self._entries)
+
+
+#: user functions (activations, losses, Lambda bodies) registered with ``register_serializable``:
+#: how a saved model or a config names a function without ever holding its code
+FUNCTIONS = Registry("function")
+
+
+def function_name(fn):
+    """The name ``fn`` is registered under in ``FUNCTIONS``, or None."""
+    for name in FUNCTIONS.names():
+        if FUNCTIONS.lookup(name) is fn:
+            return getattr(fn, "registered_name", name)
+    return None

@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from framework import backend
 from framework.graph.tensor import SymbolicTensor
 
 _state = threading.local()
@@ -55,7 +56,10 @@ def record(layer, value):
         return
     if getattr(value, "dtype", None) is not None and getattr(value, "value", None) is not None:
         value = value.value  # a Variable
-    layer.__dict__.setdefault("_added_losses", []).append(np.asarray(value))
+    value = np.asarray(value)
+    if value.dtype == np.float64 and layer.dtype != "float64":  # a Python float: the layer's compute dtype
+        value = value.astype(backend.floatx())
+    layer.__dict__.setdefault("_added_losses", []).append(value)
 
 
 class eager_call:

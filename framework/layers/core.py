@@ -24,9 +24,7 @@ class InputLayer(Layer):
         self.batch_shape = tuple(batch_shape)
         self.dtype = np.dtype(dtype or backend.floatx()).name
         self.built = True
-        Node(self, [], [self.batch_shape], self.dtype)
-        self.output = self.inbound_nodes[0].outputs[0]
-        self.output.name = self.name
+        Node(self, [], [self.batch_shape], self.dtype).outputs[0].name = self.name
 
     def get_config(self):
         return {"name": self.name, "batch_shape": list(self.batch_shape), "dtype": self.dtype}

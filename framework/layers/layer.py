@@ -16,7 +16,7 @@ from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.subgraph import Subgraph, stand_in
 from framework.graph.tensor import is_symbolic
 from framework.layers import added_losses, eager
-from framework.layers.variable import Variable
+from framework.variables import Variable
 from framework.utils.naming import snake_case, unique_name
 
 
@@ -235,10 +235,28 @@ class Layer:
         self._maybe_build(input_shape)
         output_shape = self.compute_output_shape(input_shape)
         multi = isinstance(output_shape, list)
-        node = Node(self, tensors, output_shape if multi else [output_shape], self.output_dtype(tensors),
-                    {} if training is None else {"training": bool(training)})
+        call_kwargs = {} if training is None else {"training": bool(training)}
+        function = getattr(getattr(self, "activation", None), "function", None)
+        if function is not None and not multi:
+            return self._call_then_function(tensors, output_shape, call_kwargs, function)
+        node = Node(self, tensors, output_shape if multi else [output_shape], self.output_dtype(tensors), call_kwargs)
         attach_masks(self, node)
         return node.outputs if multi else node.outputs[0]
+
+    def _call_then_function(self, tensors, output_shape, call_kwargs, function):
+        """A built-in layer whose activation is a user's function: its kernels compute the
+        pre-activation (a node on stand-ins), the function is traced after it, and the two form
+        the subgraph of the layer's one node, so the gradient of the function is derived."""
+        stand_ins = [stand_in(t) for t in tensors]
+        inner = Node(self, stand_ins, [output_shape], self.output_dtype(tensors), call_kwargs)
+        self.inbound_nodes.remove(inner)  # a step of this call, not a call of its own
+        attach_masks(self, inner)
+        with added_losses.collecting(self) as terms:
+            result = function(inner.outputs[0])
+        node = Node(self, tensors, [result.shape], result.dtype, call_kwargs)
+        node.subgraphs = {None: Subgraph(self, stand_ins, [result], terms)}
+        node.outputs[0].mask = result.mask
+        return node.outputs[0]
 
     def _trace_call(self, inputs, training, kwargs):
         """Run ``call()`` on stand-ins of the inputs: the ops and layers it uses become this node's
@@ -294,6 +312,30 @@ class Layer:
         arrays = list(inputs) if several else [inputs]
         return eager.call_on_arrays(self, arrays, lambda tensors: self(tensors if several else tensors[0]),
                                     training=training)
+
+    # ----- the graph around the layer ----------------------------------------------------------
+    @property
+    def input(self):
+        """The tensor(s) the layer was called on, when it was called once (a model: its inputs)."""
+        return self._only_call("input")
+
+    @property
+    def output(self):
+        """The tensor(s) the layer's one call returned (a model: its outputs), e.g. to build a
+        feature extractor ``Model(model.inputs, model.get_layer('conv').output)``."""
+        return self._only_call("output")
+
+    def _only_call(self, what):
+        if self.has_graph:
+            tensors = self.inputs if what == "input" else self.outputs
+        else:
+            nodes = [n for n in self.inbound_nodes if what == "output" or n.inputs]
+            if len(nodes) != 1:
+                times = "never been called" if not nodes else f"been called {len(nodes)} times"
+                hint = "call it on a tensor first" if not nodes else "use the tensors each call returned"
+                raise AttributeError(f"Layer '{self.name}' has {times}, so it has no single {what}; {hint}")
+            tensors = nodes[0].inputs if what == "input" else nodes[0].outputs
+        return tensors[0] if len(tensors) == 1 else list(tensors)
 
     # ----- plan emitters ---------------------------------------------------------------------
     def forward(self, ctx):

@@ -83,6 +83,9 @@ class _Recurrent(Layer):
 
     def _elementwise(self, activation, argument):
         fn = activations.get(activation)
+        if isinstance(fn, activations.FunctionActivation):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): {argument} must be a built-in elementwise "
+                             f"activation (its kernel runs inside the recurrence); received the function {fn.name!r}")
         if fn.kind is None:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): {argument} must be an elementwise "
                              f"activation; received {fn.name!r}")

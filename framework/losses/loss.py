@@ -140,6 +140,8 @@ class Loss:
         return self.call(y_true, y_pred), None
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if SYMBOLIC_CALL and any(hasattr(v, "node") for v in (y_true, y_pred, sample_weight)):
+            return SYMBOLIC_CALL[0](self, y_true, y_pred, sample_weight)
         y_true, y_pred = _as_arrays(y_true, y_pred, self.dtype)
         values, mask = self._values_and_mask(y_true, y_pred)
         out = reduce_weighted_values(values, sample_weight, mask, self.reduction)
@@ -225,6 +227,15 @@ class Loss:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+#: how a loss computes on symbolic tensors (a graph node), installed by framework.ops from above
+SYMBOLIC_CALL = []
+
+
+def install_symbolic_call(function):
+    """Set ``function(loss, y_true, y_pred, sample_weight)``: a loss called on symbolic tensors."""
+    SYMBOLIC_CALL[:] = [function]
 
 
 REGISTRY = Registry("loss", base=Loss)

@@ -1,5 +1,9 @@
 """The base class of streaming metrics, and the registry of metric classes."""
+import numpy as np
+
+from framework import backend, initializers
 from framework.config.registry import Registry
+from framework.variables import Variable
 
 
 class Metric:
@@ -17,15 +21,45 @@ class Metric:
     def __init__(self, name=None, dtype=None):
         self.name = name or type(self).__name__.lower()
         self.dtype = dtype
+        self._state_variables = []
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (Keras's ``Metric.add_variable``): ``update_state`` changes it with
+        ``assign`` / ``assign_add``, ``reset_state`` sets it back to its initial value.
+
+        Args:
+            shape: the variable's shape (``()`` for a scalar).
+            initializer: an initializer name or object ('zeros').
+            dtype: its dtype; the metric's, else floatx().
+            aggregation: kept for Keras compatibility ('sum', 'mean', ...).
+            name: its name ('variable' when omitted).
+        """
+        dtype = backend.standardize_dtype(dtype or self.dtype)
+        value = np.asarray(initializers.get(initializer)(tuple(shape), dtype=dtype), dtype=dtype)
+        name = name or "variable"
+        variable = Variable(value, name, f"{self.name}/{name}", trainable=False)
+        variable.initial_value = value.copy()
+        self.__dict__.setdefault("_state_variables", []).append(variable)
+        return variable
+
+    @property
+    def variables(self):
+        """The state variables made by ``add_variable``."""
+        return list(self.__dict__.get("_state_variables", []))
 
     def update_state(self, *args, **kwargs):
-        raise NotImplementedError
+        raise NotImplementedError(f"Metric {self.name!r} ({type(self).__name__}) gives no update_state()")
 
     def result(self):
-        raise NotImplementedError
+        raise NotImplementedError(f"Metric {self.name!r} ({type(self).__name__}) gives no result()")
 
     def reset_state(self):
-        raise NotImplementedError
+        """Every state variable back to its initial value (a metric with other state overrides this)."""
+        variables = self.variables
+        if not variables:
+            raise NotImplementedError(f"Metric {self.name!r} ({type(self).__name__}) gives no reset_state()")
+        for variable in variables:
+            variable.assign(variable.initial_value)
 
     def __call__(self, *args, **kwargs):
         """Update the state with one batch and return the result so far (as Keras 3)."""

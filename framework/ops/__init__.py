@@ -13,7 +13,10 @@ import numpy as np
 from framework import backend
 from framework.graph import tensor as _tensor
 from framework.layers import merging as _merging
-from framework.ops import elementwise as _e, random_ops as _random, reductions as _r, shaping as _s
+from framework.losses import loss as _loss
+from framework.ops import elementwise as _e, loss_ops as _loss_ops, random_ops as _random, reductions as _r, shaping as _s
+from framework.ops import creation as _c, indexing as _i
+from framework.ops import linalg as _la, nn as _nn
 from framework.ops.operation import REGISTRY, Operation, OpError  # noqa: F401  (the base of every op, its error)
 
 
@@ -68,11 +71,6 @@ floor = _unary(_e.Floor, "Rounded down (no gradient).")
 round = _unary(_e.Round, "Rounded half to even, as NumPy (no gradient).")  # noqa: A001
 stop_gradient = _unary(_e.StopGradient, "x unchanged; no gradient flows back through it.")
 logical_not = _unary(_e.LogicalNot, "Elementwise not (no gradient).")
-
-
-def gelu(x, approximate=True):
-    """GELU; the tanh form (``approximate=True``, Keras's default)."""
-    return _e.Gelu(approximate=approximate)(x)
 
 
 def clip(x, x_min, x_max):
@@ -253,6 +251,232 @@ def eye(N, M=None, k=0, dtype=None):  # noqa: N803  (Keras's names)
     return np.eye(N, M, k, dtype=dtype or backend.floatx())
 
 
+# ----- creation, shapes and indexing (framework/ops/indexing.py, creation.py) ---------------------------------
+def _array_only(name, values):  # (no any() here: ops.any is defined below)
+    if [v for v in values if isinstance(v, _tensor.SymbolicTensor)]:
+        raise TypeError(f"ops.{name} makes an array from numbers; it does not take symbolic tensors "
+                        "(use ops.zeros_like / ops.full_like for a tensor of another's shape)")
+
+
+def zeros_like(x, dtype=None):
+    """Zeros of x's shape (dtype: x's by default); no gradient."""
+    return _c.FullLike(0, dtype)(x)
+
+
+def ones_like(x, dtype=None):
+    """Ones of x's shape (dtype: x's by default); no gradient."""
+    return _c.FullLike(1, dtype)(x)
+
+
+def full_like(x, fill_value, dtype=None):
+    """fill_value broadcast to x's shape (dtype: x's by default); no gradient."""
+    return _c.FullLike(fill_value, dtype)(x)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Evenly spaced values in [start, stop) (an array; int32 from integers, else floatx)."""
+    _array_only("arange", (start, stop, step))
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        whole = [v for v in (start, stop, step) if isinstance(v, (int, np.integer)) and not isinstance(v, bool)]
+        dtype = "int32" if len(whole) == 3 else backend.floatx()
+    return np.arange(start, stop, step, dtype=dtype)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """num evenly spaced values from start to stop (an array, floatx by default)."""
+    _array_only("linspace", (start, stop))
+    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype or backend.floatx(),
+                       axis=axis)
+
+
+def broadcast_to(x, shape):
+    """x broadcast to shape (inside a model, shape starts with the batch axis as None or -1)."""
+    return _i.BroadcastTo(shape)(x)
+
+
+def tile(x, repeats):
+    """x repeated along each axis (inside a model, 1 for the batch axis)."""
+    return _i.Tile(repeats)(x)
+
+
+def repeat(x, repeats, axis=None):
+    """Each value repeated along axis (an integer, or one count per value)."""
+    return _i.Repeat(repeats, axis)(x)
+
+
+def stack(x, axis=0):
+    """The tensors of x stacked along a new axis (inside a model, a sample axis)."""
+    return _i.Stack(axis)(*x)
+
+
+def split(x, indices_or_sections, axis=0):
+    """x cut along axis into equal sections or at the given indices: a list of tensors."""
+    if not isinstance(x, _tensor.SymbolicTensor):
+        return np.split(x, indices_or_sections, axis)
+    return _i.split_tensor(x, indices_or_sections, axis)
+
+
+def slice(inputs, start_indices, shape):  # noqa: A001  (Keras's name)
+    """The block of the given shape starting at start_indices (a size of -1 or None runs to the end)."""
+    return _i.Slice(start_indices, shape)(inputs)
+
+
+def slice_update(inputs, start_indices, updates):
+    """inputs with the block at start_indices replaced by updates (gradients to both)."""
+    return _i.SliceUpdate(start_indices)(inputs, updates)
+
+
+def take(x, indices, axis=None):
+    """Entries of x along axis at indices: constant indices into a tensor, or a tensor of indices into a
+    weight or constant (an embedding lookup, its gradient scatter-added)."""
+    if isinstance(indices, _tensor.SymbolicTensor):
+        return _i.Lookup(axis)(x, indices)
+    return _i.Take(np.asarray(indices).tolist(), axis)(x)
+
+
+def take_along_axis(x, indices, axis=None):
+    """Entries of x picked along axis by indices of x's rank (other axes broadcast)."""
+    return _i.TakeAlongAxis(axis)(x, indices)
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """x padded by pad_width ((before, after) per axis; inside a model (0, 0) for the batch axis)."""
+    return _i.Pad(pad_width, mode, constant_values)(x)
+
+
+def flip(x, axis=None):
+    """x with the order along axis reversed."""
+    return _i.Flip(axis)(x)
+
+
+def roll(x, shift, axis=None):
+    """x shifted by shift along axis, wrapping around."""
+    return _i.Roll(shift, axis)(x)
+
+
+def one_hot(x, num_classes, axis=-1, dtype=None):
+    """Integer class ids as one-hot vectors along a new axis (floatx by default; no gradient)."""
+    return _c.OneHot(num_classes, axis, dtype)(x)
+
+
+def tril(x, k=0):
+    """The lower triangle of the last two axes (zeros above diagonal k)."""
+    return _i.Tril(k)(x)
+
+
+def triu(x, k=0):
+    """The upper triangle of the last two axes (zeros below diagonal k)."""
+    return _i.Triu(k)(x)
+
+
+def cumsum(x, axis=None, dtype=None):
+    """Running sums along axis."""
+    return _c.Cumsum(axis, dtype)(x)
+
+
+def cumprod(x, axis=None, dtype=None):
+    """Running products along axis (the gradient assumes no zeros)."""
+    return _c.Cumprod(axis, dtype)(x)
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether any value over axis is non-zero (bool, no gradient)."""
+    return _c.Any(axis, keepdims)(x)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether every value over axis is non-zero (bool, no gradient)."""
+    return _c.All(axis, keepdims)(x)
+
+
+def top_k(x, k, sorted=True):  # noqa: A002
+    """(values, indices) of the k largest entries along the last axis, largest first (indices: int32,
+    no gradient)."""
+    return _c.TopK(k, sorted)(x), _c.TopKIndices(k, sorted)(x)
+
+
+erf = _unary(_c.Erf, "The error function.")
+
+
+def gelu(x, approximate=True):
+    """GELU: the tanh form (approximate=True, Keras's default) or the exact x * Phi(x) through erf."""
+    return _e.Gelu(approximate=True)(x) if approximate else _c.ExactGelu()(x)
+
+
+# ----- linear algebra and neural networks (framework/ops/linalg.py, nn.py) ------------------------------------
+def dot(x1, x2):
+    """np.dot: a product over the last axis of x1 and the second-to-last of x2 (the only one of a 1-D x2)."""
+    shape1, shape2 = (tuple(x.shape) if hasattr(x, "shape") else np.shape(x) for x in (x1, x2))
+    if not shape1 or not shape2:
+        return multiply(x1, x2)
+    if len(shape2) == 2 and shape2[0] is not None and len(shape1) >= 2:
+        return _s.Matmul()(x1, x2)  # a weight or constant matrix: one GEMM over every row
+    return _la.Tensordot(([-1], [max(len(shape2) - 2, 0)]))(x1, x2)
+
+
+def tensordot(x1, x2, axes=2):
+    """np.tensordot: axes an int N (the last N axes of x1 with the first N of x2) or a pair of axis lists."""
+    return _la.Tensordot(axes)(x1, x2)
+
+
+def einsum(subscripts, *operands):
+    """np.einsum; in a model each tensor's first letter is the batch axis, which leads the output."""
+    return _la.Einsum(subscripts)(*operands)
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002  (Keras's name)
+    """Vector norm over one axis (ord None/2, 1, inf, -inf, 0, p) or matrix norm over two (None/'fro', 1, inf)."""
+    return _la.Norm(ord, axis, keepdims)(x)
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """1-D or 2-D convolution (channels_last); kernel (*kernel_size, in_channels, filters)."""
+    return _nn.Conv(strides, padding, data_format, dilation_rate)(inputs, kernel)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """1-D or 2-D depthwise convolution; kernel (*kernel_size, in_channels, depth_multiplier)."""
+    return _nn.DepthwiseConv(strides, padding, data_format, dilation_rate)(inputs, kernel)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """1-D or 2-D max pooling (channels_last); strides default to pool_size."""
+    return _nn.MaxPool(pool_size, strides, padding, data_format)(inputs)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """1-D or 2-D average pooling; with 'same' padding, the mean of each window's real elements."""
+    return _nn.AveragePool(pool_size, strides, padding, data_format)(inputs)
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """(x - mean) / sqrt(variance + epsilon) * scale + offset, the 1-D statistics along axis."""
+    operands = [x, mean, variance] + [p for p in (offset, scale) if p is not None]
+    return _nn.BatchNormalization(axis, epsilon, offset is not None, scale is not None)(*operands)
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False):
+    """softmax(query key^T * scale + bias, masked) value for (batch, seq, heads, dim) operands (scale 1/sqrt(dim))."""
+    return _nn.dot_product_attention(query, key, value, bias, mask, scale, is_causal)
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    """Elementwise binary cross-entropy (probabilities clipped to [epsilon, 1 - epsilon], or logits)."""
+    return _nn.binary_crossentropy(target, output, from_logits)
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """-sum(target * log p) along axis, per sample (output normalized and clipped, or logits)."""
+    return _nn.categorical_crossentropy(target, output, from_logits, axis)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """-log p[target] along axis for integer labels, per sample (output normalized and clipped, or logits)."""
+    return _nn.SparseCategoricalCrossentropy(from_logits, axis)(target, output)
+
+
 # ----- Python operators on symbolic tensors ------------------------------------------------------------------
 def _merge_or(layer_function, op):
     """``a + b`` of two tensors of one shape and dtype stays the merge layer, as in Keras; anything
@@ -272,10 +496,13 @@ _tensor.install_operators(
     greater=greater, greater_equal=greater_equal)
 
 
+_loss.install_symbolic_call(_loss_ops.symbolic_loss)
+
+
 def _register_ops():
     """Every op class in the registry, by class name (model configs name ops this way)."""
     bases = {_e.Unary, _e.Binary, _e.Comparison, _e.NoGradient, _r.Reduction}
-    for module in (_e, _r, _s, _random):
+    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _nn):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Operation) and value not in bases \
                     and value.__module__ == module.__name__:

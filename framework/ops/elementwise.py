@@ -205,8 +205,8 @@ class Gelu(Unary):
     def __init__(self, approximate=True, **kwargs):
         super().__init__(**kwargs)
         if not approximate:
-            raise NotImplementedError("ops.gelu(approximate=False) (the erf form) is not available yet; "
-                                      "use approximate=True")
+            raise ValueError("Gelu is the tanh form (approximate=True); the exact erf form is the ExactGelu op "
+                             "(ops.gelu(x, approximate=False))")
         self.approximate = approximate
 
     def apply(self, x, y):  # 0.5 x (1 + tanh(c (x + a x^3)))

@@ -17,7 +17,7 @@ from framework.config.registry import Registry
 from framework.graph.node import Node
 from framework.graph.shapes import format_shape
 from framework.graph.tensor import SymbolicTensor
-from framework.layers.variable import Variable
+from framework.variables import Variable
 from framework.utils.naming import snake_case, unique_name
 
 TENSOR, WEIGHT, CONSTANT = "tensor", "weight", "constant"

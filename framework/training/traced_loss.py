@@ -9,10 +9,10 @@ the three buffers in, runs that plan forward and backward, and copies ``d loss /
 """
 import numpy as np
 
-from framework import ops
 from framework.graph.flattening import flatten_model
 from framework.graph.subgraph import Subgraph, placeholder
 from framework.losses.loss import Loss, LossFunctionWrapper
+from framework.ops.loss_ops import reduce_values
 from framework.plan.compiler import compile_plan
 
 
@@ -78,7 +78,7 @@ class _LossGraph:
         true = placeholder("y_true", batch + y_true.shape[1:], y_true.dtype)
         weight = placeholder("sample_weight", batch, y_pred.dtype)
         values = _values(loss, true, pred)
-        total = _reduce(loss, values, weight, y_pred.shape[0])
+        total = reduce_values(loss, values, weight)
         self.graph = Subgraph(loss, [pred, true, weight], [], [total])
         self.inputs, self.outputs, self.loss_tensors = self.graph.inputs, [], [total]
 
@@ -98,18 +98,3 @@ def _values(loss, y_true, y_pred):
     except TypeError as error:
         raise TypeError(f"Loss {loss.name!r}: its call on symbolic tensors failed ({error}); write it with "
                         "framework.ops so its gradient can be derived") from None
-
-
-def _reduce(loss, values, weight, batch):
-    """The weighted reduction of per-sample ``values`` as a batch statistic (Keras's reductions)."""
-    if not values.batched:  # the function reduced over the batch itself
-        return values
-    if values.ndim > 1:
-        weight = ops.reshape(weight, (-1,) + (1,) * (values.ndim - 1))
-    total = ops.sum(values * weight)
-    if loss.reduction == "sum":
-        return total
-    if loss.reduction == "mean_with_sample_weight":
-        return total / ops.maximum(ops.sum(weight), 1e-12)
-    count = batch * int(np.prod(values.shape[1:]))
-    return total / float(max(count, 1))

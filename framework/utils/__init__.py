@@ -1,9 +1,10 @@
-"""Utilities: seeding, one-hot encoding, session reset."""
+"""Utilities: seeding, one-hot encoding, padding sequences, session reset."""
 import numpy as np
 
 from framework.utils.naming import reset_names
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
+from framework.utils.sequences import pad_sequences
 from framework.utils.serialization import register_serializable
 
 
@@ -31,4 +32,4 @@ def clear_session():
     reset_names()
 
 
-__all__ = ["PyDataset", "register_serializable", "set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["PyDataset", "pad_sequences", "register_serializable", "set_random_seed", "to_categorical", "clear_session"]

@@ -5,7 +5,9 @@ the registries and nowhere else, so a user class must be registered before a
 file that names it is loaded. Nothing is ever imported from a path in a file.
 A class joins the registry whose base class it subclasses (``registry_for``).
 """
-from framework.config.registry import registry_for
+import inspect
+
+from framework.config.registry import FUNCTIONS, registry_for
 
 
 def _registry_for(cls):
@@ -18,14 +20,15 @@ def _registry_for(cls):
 
 
 def register_serializable(package="Custom", name=None):
-    """Class decorator: register under ``'<package>>Name'`` (Keras's form) and plain ``'Name'``.
+    """Decorator: register a class under ``'<package>>Name'`` (Keras's form) and plain ``'Name'``;
+    a function (an activation, a loss, a Lambda's body) joins the function registry the same way.
 
     Example:
         @framework.utils.register_serializable()
         class Scale(framework.layers.Layer): ...
     """
     def decorate(cls):
-        registry = _registry_for(cls)
+        registry = FUNCTIONS if inspect.isfunction(cls) else _registry_for(cls)
         short = name or cls.__name__
         full = f"{package}>{short}" if package else short
         for key in (full, short):
