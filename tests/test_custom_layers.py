@@ -305,3 +305,72 @@ def test_random_functions_follow_their_seeds():
     ints = fw.random.randint((100,), 2, 5, seed=0)
     assert ints.min() >= 2 and ints.max() < 5 and ints.dtype == np.int32
     assert sorted(fw.random.shuffle(np.arange(10), seed=3).tolist()) == list(range(10))
+
+
+class OpsAttention(layers.Layer):
+    """Multi-head self-attention written with ops.einsum and ops.softmax, weights shaped as Keras's."""
+
+    def __init__(self, num_heads, key_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+
+    def build(self, input_shape):
+        d, h, k = input_shape[-1], self.num_heads, self.key_dim
+        for name in ("query", "key", "value"):
+            setattr(self, f"{name}_kernel", self.add_weight(shape=(d, h, k), name=f"{name}_kernel"))
+            setattr(self, f"{name}_bias", self.add_weight(shape=(h, k), initializer="zeros", name=f"{name}_bias"))
+        self.output_kernel = self.add_weight(shape=(h, k, d), name="output_kernel")
+        self.output_bias = self.add_weight(shape=(d,), initializer="zeros", name="output_bias")
+
+    def call(self, x):
+        q = ops.einsum("btd,dhk->bthk", x, self.query_kernel) + self.query_bias
+        k = ops.einsum("btd,dhk->bthk", x, self.key_kernel) + self.key_bias
+        v = ops.einsum("btd,dhk->bthk", x, self.value_kernel) + self.value_bias
+        scores = ops.einsum("bqhk,bshk->bhqs", q * (1.0 / np.sqrt(self.key_dim)), k)
+        context = ops.einsum("bhqs,bshk->bqhk", ops.softmax(scores, axis=-1), v)
+        return ops.einsum("bqhk,hkd->bqd", context, self.output_kernel) + self.output_bias
+
+
+class OpsLayerNorm(layers.Layer):
+    """Layer normalization from ops.mean and ops.var (epsilon 1e-3, as Keras's default)."""
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="beta")
+
+    def call(self, x):
+        mean, variance = ops.mean(x, axis=-1, keepdims=True), ops.var(x, axis=-1, keepdims=True)
+        return (x - mean) * ops.rsqrt(variance + 1e-3) * self.gamma + self.beta
+
+
+def _transformer_block(custom):
+    x = fw.Input((5, 8))
+    if custom:
+        attention, norm = OpsAttention(2, 4), OpsLayerNorm()
+        attended = attention(x)
+    else:
+        attention, norm = layers.MultiHeadAttention(num_heads=2, key_dim=4), layers.LayerNormalization()
+        attended = attention(x, x)
+    hidden = norm(x + attended)
+    return fw.Model(x, layers.Dense(3)(hidden)), attention, norm
+
+
+def test_a_transformer_block_written_with_ops_matches_the_built_in_layers():
+    with float64_mode():
+        fw.utils.set_random_seed(4)
+        builtin, attention, norm = _transformer_block(False)
+        custom, ops_attention, ops_norm = _transformer_block(True)
+        ops_attention.set_weights(attention.get_weights())
+        ops_norm.set_weights(norm.get_weights())
+        custom.layers[-1].set_weights(builtin.layers[-1].get_weights())
+        data = np.random.default_rng(5)
+        x, y = data.standard_normal((6, 5, 8)), data.standard_normal((6, 5, 3))
+        np.testing.assert_allclose(custom.predict(x, verbose=0), builtin.predict(x, verbose=0), rtol=1e-10, atol=1e-12)
+        trajectories = []
+        for model in (builtin, custom):
+            model.compile(fw.optimizers.Adam(1e-2), "mse")
+            trajectories.append(model.fit(x, y, batch_size=3, epochs=3, shuffle=False, verbose=0).history["loss"])
+        np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=1e-9)
+        for got, want in zip(custom.get_weights(), builtin.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+        check_gradients(custom, [x[:2]], [y[:2]])

@@ -46,11 +46,13 @@ class Reduction(Operation):
         return array_y.reshape(tuple(1 if i in self.axes else d for i, d in enumerate(x.shape)))
 
     def bind_forward(self, xs, y, ctx):
-        x, axes, kept = xs[0], self.axes, self.kept(y, xs[0])
-        return [lambda: self.reduce(x, axes, kept, ctx)]
+        return [self.reducer(xs[0], self.axes, self.kept(y, xs[0]), ctx)]
 
-    def reduce(self, x, axes, out, ctx):
-        self.numpy(x, axes, True, out=out)
+    def reducer(self, x, axes, out, ctx):
+        """The step writing the reduction of ``x`` into ``out``; scratch buffers are taken here, while
+        the plan is built (a buffer taken when a step first runs could alias a live one)."""
+        numpy = self.numpy
+        return lambda: numpy(x, axes, True, out=out)
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         dx = dxs[0]
@@ -116,12 +118,15 @@ class Var(Reduction):
     float_result = True
     numpy = staticmethod(lambda x, axis, keepdims, out=None: np.var(x, axis=axis, keepdims=keepdims, out=out))
 
-    def reduce(self, x, axes, out, ctx):
+    def reducer(self, x, axes, out, ctx):
         mean, centred = ctx.scratch("mean", out.shape), ctx.scratch("centred", x.shape)
-        np.mean(x, axis=axes, keepdims=True, out=mean)
-        np.subtract(x, mean, out=centred)
-        np.square(centred, out=centred)
-        np.mean(centred, axis=axes, keepdims=True, out=out)
+
+        def step():
+            np.mean(x, axis=axes, keepdims=True, out=mean)
+            np.subtract(x, mean, out=centred)
+            np.square(centred, out=centred)
+            np.mean(centred, axis=axes, keepdims=True, out=out)
+        return step
 
     def gradient(self, x, y, dy, dx, ctx):  # 2 (x - mean) / n
         mean, scale = ctx.scratch("mean", y.shape), 2 * y.size / x.size
@@ -132,9 +137,13 @@ class Var(Reduction):
 class Std(Var):
     numpy = staticmethod(lambda x, axis, keepdims, out=None: np.std(x, axis=axis, keepdims=keepdims, out=out))
 
-    def reduce(self, x, axes, out, ctx):
-        Var.reduce(self, x, axes, out, ctx)
-        np.sqrt(out, out=out)
+    def reducer(self, x, axes, out, ctx):
+        variance = Var.reducer(self, x, axes, out, ctx)
+
+        def step():
+            variance()
+            np.sqrt(out, out=out)
+        return step
 
     def gradient(self, x, y, dy, dx, ctx):  # (x - mean) / (n std)
         mean, scale = ctx.scratch("mean", y.shape), y.size / x.size
@@ -151,14 +160,17 @@ class Logsumexp(Reduction):
         result = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
         return result if keepdims else np.squeeze(result, axis=axis)
 
-    def reduce(self, x, axes, out, ctx):
+    def reducer(self, x, axes, out, ctx):
         top, shifted = ctx.scratch("top", out.shape), ctx.scratch("shifted", x.shape)
-        np.max(x, axis=axes, keepdims=True, out=top)
-        np.subtract(x, top, out=shifted)
-        np.exp(shifted, out=shifted)
-        np.sum(shifted, axis=axes, keepdims=True, out=out)
-        np.log(out, out=out)
-        np.add(out, top, out=out)
+
+        def step():
+            np.max(x, axis=axes, keepdims=True, out=top)
+            np.subtract(x, top, out=shifted)
+            np.exp(shifted, out=shifted)
+            np.sum(shifted, axis=axes, keepdims=True, out=out)
+            np.log(out, out=out)
+            np.add(out, top, out=out)
+        return step
 
     def gradient(self, x, y, dy, dx, ctx):  # softmax(x) dy
         return [lambda: np.subtract(x, y, out=dx), lambda: np.exp(dx, out=dx), lambda: np.multiply(dx, dy, out=dx)]

@@ -106,6 +106,8 @@ class _Compiler:
             self._bind_regularizers()
             plan.optimizer_step = self.optimizer_step
             plan.constraint_steps = self._bind_constraints()
+        for ctx in self.contexts:
+            ctx.sealed = True
         plan.nbytes = self.alloc.nbytes
         plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
         plan.bind_row_views()

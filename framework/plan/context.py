@@ -49,8 +49,12 @@ class StepContext:
         self._scratch = {}
 
     def scratch(self, key, shape, dtype=None):
-        """A buffer private to this node, shared between its forward and backward."""
+        """A buffer private to this node, shared between its forward and backward. Taken while the plan
+        is built: a step that asks for one when it runs could be handed a buffer that is in use."""
         if key not in self._scratch:
+            if getattr(self, "sealed", False):
+                raise RuntimeError(f"scratch '{key}' of layer '{self.layer.name}' asked for while a step runs; "
+                                   "take scratch buffers when the step is bound")
             self._scratch[key] = self._allocate(tuple(shape), np.dtype(dtype or self.dtype))
         buf = self._scratch[key]
         if buf.shape != tuple(shape):

@@ -42,8 +42,9 @@ def model_config(model):
     for layer in model.layers:
         entry = layer_config(layer)
         entry["name"] = layer.name
-        entry["calls"] = [{"inputs": [ref(t) for t in node.inputs], **({"kwargs": node.call_kwargs}
-                                                                         if node.call_kwargs else {})}
+        entry["calls"] = [{"inputs": [ref(t) for t in node.inputs],
+                           **({"kwargs": node.call_kwargs} if node.call_kwargs else {}),
+                           **({"positional": True} if node.positional else {})}
                           for node in model.graph_nodes() if node.layer is layer]
         layers.append(entry)
     config = {"name": model.name, "trainable": model.trainable, "layers": layers,
@@ -55,6 +56,8 @@ def model_config(model):
            for node in model.graph_nodes() if isinstance(node.layer, Operation)]
     if ops:  # framework.ops applied in the graph: each op node once, by registered op name
         config["ops"] = ops
+    if model.loss_tensors:  # model.add_loss(tensor) terms of the graph
+        config["losses"] = [ref(t) for t in model.loss_tensors]
     return config
 
 
@@ -107,7 +110,7 @@ def model_from_config(config, sequential=None):
                 continue
             tensors = [produced[(r[0], r[1])][r[2]] for r in refs]
             layer = layers[name]
-            outputs = apply_layer(layer, tensors, call.get("kwargs", {}))
+            outputs = apply_layer(layer, tensors, call.get("kwargs", {}), bool(call.get("positional", False)))
             produced[(name, k)] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             progress.append((name, k, call))
         if not progress:
@@ -126,8 +129,11 @@ def model_from_config(config, sequential=None):
             raise ValueError(f"model config: inputs/outputs name {name!r} call {k}, which the config never makes")
         return produced[(name, k)][index]
 
-    return Model(resolve(config["inputs"]), resolve(config["outputs"]), name=config.get("name"),
-                 trainable=config.get("trainable", True))
+    model = Model(resolve(config["inputs"]), resolve(config["outputs"]), name=config.get("name"),
+                  trainable=config.get("trainable", True))
+    for term in config.get("losses") or []:
+        model.add_loss(resolve(term))
+    return model
 
 
 def to_yaml(model):
