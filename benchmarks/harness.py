@@ -103,7 +103,7 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
         return
     print(machine_line())
     measure_ours(*data())
-    names = ["framework"]
+    names = ["framework"] + [name for name in contenders if name != "framework" and name not in REQUIRES]
     for name, modules in REQUIRES.items():
         if name not in contenders:
             continue

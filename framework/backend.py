@@ -5,6 +5,8 @@ float dtype that is current when they are compiled (float32 unless changed).
 """
 import numpy as np
 
+from framework import variables
+
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _VALID_FLOATX = ("float32", "float64")
@@ -64,3 +66,25 @@ def set_image_data_format(data_format):
     if value not in _VALID_FORMATS:
         raise ValueError(f"Unsupported image data format {data_format!r}; valid choices: "
                          f"{', '.join(_VALID_FORMATS)} (images are batch, height, width, channels)")
+
+
+class Variable(variables.Variable):
+    """Keras's ``backend.Variable``: a variable made from a value or an initializer. Kept as an
+    attribute of a layer (``self.w = Variable(...)``), it is one of the layer's weights.
+
+    Args:
+        initializer: the initial value (an array or number), or an initializer called with ``shape``.
+        shape: the shape, when ``initializer`` is a callable.
+        dtype: the dtype; numbers and lists without one take floatx().
+        trainable: whether training updates it.
+        name: its name ('variable' when omitted).
+    """
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None, **kwargs):
+        if shape is not None and callable(initializer):
+            initializer = initializer(tuple(shape), dtype=standardize_dtype(dtype))
+        raw = initializer.value if isinstance(initializer, variables.Variable) else initializer
+        array = np.asarray(raw, dtype=dtype)
+        if dtype is None and array.dtype == np.float64 and not isinstance(raw, np.ndarray):
+            array = array.astype(floatx())
+        super().__init__(array, name or "variable", name or "variable", trainable=trainable)

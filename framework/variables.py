@@ -37,16 +37,16 @@ class Variable:
     Args:
         value: the initial array (kept C-contiguous, 0-d included).
         name: the short name ('kernel').
-        path: the full name ('dense/kernel').
+        path: the full name ('dense/kernel'); the name until a layer that keeps the variable sets it.
         trainable: whether training updates it.
         regularizer: a penalty on it, or None.
         constraint: a projection applied after each update, or None.
     """
 
-    def __init__(self, value, name, path, trainable=True, regularizer=None, constraint=None):
-        self.value = np.require(value, requirements="C")  # keeps 0-d weights 0-d, unlike ascontiguousarray
-        self.name = name
-        self.path = path
+    def __init__(self, value, name=None, path=None, trainable=True, regularizer=None, constraint=None):
+        self.value = np.require(value, requirements="C")  # keeps 0-d weights 0-d, unlike ascontiguousarray  # keeps 0-d weights 0-d, unlike ascontiguousarray
+        self.name = name or "variable"
+        self.path = path or self.name
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint

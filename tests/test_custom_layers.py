@@ -374,3 +374,26 @@ def test_a_transformer_block_written_with_ops_matches_the_built_in_layers():
         for got, want in zip(custom.get_weights(), builtin.get_weights()):
             np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
         check_gradients(custom, [x[:2]], [y[:2]])
+
+
+def test_variables_kept_as_attributes_are_weights_as_in_keras_backend_agnostic_demo():
+    class MyDense(layers.Layer):
+        def __init__(self, units, name=None):
+            super().__init__(name=name)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = fw.backend.Variable(fw.initializers.GlorotUniform()((input_shape[-1], self.units)), name="kernel")
+            self.b = fw.backend.Variable(fw.initializers.Zeros(), shape=(self.units,), name="bias")
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+    layer = MyDense(3, name="mine")
+    out = layer(np.ones((2, 4)))
+    assert out.shape == (2, 3) and [w.path for w in layer.weights] == ["mine/kernel", "mine/bias"]
+    assert layer.b.dtype == "float32" and fw.backend.Variable(2.0).dtype == "float32"
+    with float64_mode():
+        x = fw.Input((4,))
+        check_gradients(fw.Model(x, MyDense(3)(x)), [np.random.default_rng(0).standard_normal((3, 4))],
+                        [np.zeros((3, 3))])

@@ -77,6 +77,21 @@ class Layer:
         (self._trainable_weights if trainable else self._non_trainable_weights).append(var)
         return var
 
+    def __setattr__(self, name, value):
+        """A variable kept in a public attribute (``self.w = backend.Variable(...)``) is one of the
+        layer's weights, as Keras tracks it."""
+        if isinstance(value, Variable) and not name.startswith("_") and "_trainable_weights" in self.__dict__:
+            self._track(value)
+        object.__setattr__(self, name, value)
+
+    def _track(self, variable):
+        own = self._trainable_weights + self._non_trainable_weights
+        if any(variable is w for w in own):
+            return
+        if variable.path == variable.name:
+            variable.path = f"{self.name}/{variable.name}"
+        (self._trainable_weights if variable.trainable else self._non_trainable_weights).append(variable)
+
     @property
     def trainable_weights(self):
         """Nothing for a frozen layer (its inner layers' weights included, as Keras)."""
