@@ -66,6 +66,10 @@ class Variable:
 
     def assign(self, value):
         """Copy ``value`` in place (the storage, and every view of it, stays put)."""
+        if hasattr(value, "node"):  # a symbolic tensor: a call() being traced into a model's graph
+            raise TypeError(f"Variable '{self.path}': assign() of a symbolic tensor inside a traced call() is not "
+                            "available; inside a model, variables change through training only (a layer called "
+                            "on arrays may assign)")
         value = np.asarray(value)
         if value.shape != self.value.shape:
             raise ValueError(f"Cannot assign a value of shape {value.shape} to variable "
@@ -74,11 +78,11 @@ class Variable:
 
     def assign_add(self, value):
         """Add ``value`` in place."""
-        self.assign(self.value + np.asarray(value))
+        self.assign(self.value + value)
 
     def assign_sub(self, value):
         """Subtract ``value`` in place."""
-        self.assign(self.value - np.asarray(value))
+        self.assign(self.value - value)
 
     @property
     def ndim(self):

@@ -397,3 +397,22 @@ def test_variables_kept_as_attributes_are_weights_as_in_keras_backend_agnostic_d
         x = fw.Input((4,))
         check_gradients(fw.Model(x, MyDense(3)(x)), [np.random.default_rng(0).standard_normal((3, 4))],
                         [np.zeros((3, 3))])
+
+
+def test_compute_sum_assigns_on_arrays_and_is_refused_clearly_inside_a_graph():
+    class ComputeSum(layers.Layer):
+        def __init__(self, input_dim):
+            super().__init__()
+            self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+        def call(self, inputs):
+            self.total.assign_add(ops.sum(inputs, axis=0))
+            return self.total
+
+    my_sum = ComputeSum(2)
+    x = ops.ones((2, 2))
+    assert my_sum(x).numpy().tolist() == [2.0, 2.0]
+    assert my_sum(x).numpy().tolist() == [4.0, 4.0]
+    assert my_sum.weights == [my_sum.total] and my_sum.non_trainable_weights == [my_sum.total]
+    with pytest.raises(TypeError, match="assign\\(\\) of a symbolic tensor inside a traced call\\(\\) is not available"):
+        ComputeSum(2)(fw.Input((2,)))
