@@ -14,7 +14,7 @@ graph are left as they were.
 """
 from dataclasses import dataclass, field
 
-from framework.graph.node import apply_layer
+from framework.graph.node import apply_layer, topological_order
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.tensor import SymbolicTensor
 
@@ -71,6 +71,23 @@ def has_loss_terms(model):
         if node.layer.has_graph and has_loss_terms(node.layer):
             return True
         if any(has_loss_terms(graph) for graph in node.subgraphs.values()):
+            return True
+    return False
+
+
+def outputs_use_batch_statistics(model):
+    """True when a statistic over the batch (a tensor without the batch axis, from an op reducing
+    it) feeds one of the model's outputs, in its graph, nested models or traced calls."""
+    return _statistic_feeds(model.outputs)
+
+
+def _statistic_feeds(outputs):
+    for node in topological_order(outputs):
+        if any(not t.batched for t in node.outputs):
+            return True
+        if node.layer.has_graph and _statistic_feeds(node.layer.outputs):
+            return True
+        if any(_statistic_feeds(graph.outputs) for graph in node.subgraphs.values()):
             return True
     return False
 

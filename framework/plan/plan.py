@@ -3,6 +3,8 @@
 Nothing is looked up, dispatched on type or allocated while a step runs: every
 callable was bound to its buffers when the plan was compiled.
 """
+import threading
+
 from framework.plan.steps import rows2d
 
 
@@ -46,6 +48,7 @@ class Plan:
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
+        self.lock = threading.Lock()   # held by the thread running the plan (PlanCache.checkout)
 
     def bind_row_views(self):
         """Make the (samples, features) views of the input, target and sample-weight buffers."""

@@ -24,10 +24,14 @@ def is_stream(data):
     return isinstance(data, PyDataset) or (hasattr(data, "__next__") and hasattr(data, "__iter__"))
 
 
-def fill_batch(plan, xs, ys, sws, order, start):
-    """Rows ``order[start:start+batch]`` (consecutive rows when order is None) into the plan."""
+def fill_batch(plan, xs, ys, sws, order, start, count=None):
+    """Rows ``order[start:start+batch]`` (consecutive rows when order is None) into the plan; with
+    ``count``, only that many input rows, the last one repeated after them (a plan bigger than the
+    batch, serving predictions: the padding is valid data, ids included, so it never overflows)."""
     for src, dst in zip(xs, plan.input_rows):
-        _rows(src, order, start, dst)
+        _rows(src, order, start, dst if count is None else dst[:count])
+        if count is not None and 0 < count < len(dst):
+            dst[count:] = dst[count - 1]
     for src, dst in zip(ys or [], plan.target_rows):
         if src is not None:
             _rows(src, order, start, dst)

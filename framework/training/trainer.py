@@ -5,6 +5,7 @@ plan's input buffers), runs the plan's bound steps, keeps streaming metrics
 and fires callbacks with Keras's hook names and ``logs`` dicts.
 """
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from framework.graph.shapes import format_shape
 from framework.plan.cache import PlanCache
 from framework.plan.compiler import LossSpec, compile_plan
 from framework.training import data as data_adapter
+from framework.training.inference import serving_rows
 from framework.training.traced_loss import TracedLoss
 from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, sample_shapes, source_views
 
@@ -31,6 +33,7 @@ class Trainer:
         self.history = None
         self.compile_arguments = None  # compile()'s loss, loss_weights, metrics, weighted_metrics as given
         self.plan_cache = PlanCache()
+        self.training_lock = threading.Lock()  # one fit at a time per model (fit refuses a second thread)
         self._specs = None
         self._loss_totals = None
         self._compiled_trainable = None
@@ -147,23 +150,36 @@ class Trainer:
     def plan(self, mode, batch_size, training=None, input_shapes=None):
         """The plan for ``mode`` ('train', 'eval', 'predict') and ``batch_size``, compiled on first
         use. ``input_shapes``, the batch's sample shapes, choose the plan of a model declared with
-        unknown sizes; ``training`` overrides the mode's training flag (``model(x, training=True)``)."""
-        shapes = self._known_shapes(input_shapes)
-        key = (mode, batch_size, training, shapes)
-        plan = self.plan_cache.get(key)
-        if plan is not None:
+        unknown sizes; ``training`` overrides the mode's training flag (``model(x, training=True)``).
+        For one thread's use (training); inference from several threads uses ``plan_in_use``."""
+        key = self._plan_key(mode, batch_size, training, input_shapes)
+        with self.plan_cache.guard:
+            plan = self.plan_cache.get(key)
+            if plan is None:
+                plan = self._compile_plan(key)
+                self.plan_cache.put(key, plan)
             return plan
-        arena = self.parameter_arena()
-        specs = self._training_setup() if mode != "predict" else None
-        grad_views, step = {}, None
-        if mode == "train":
-            if arena.optimizer_step is None:
-                arena.optimizer_step = self.optimizer.bind(arena.params, arena.grads, segments=arena.segments)
-            grad_views, step = arena.grad_views, arena.optimizer_step
-        plan = compile_plan(self, mode, batch_size, self.arena_dtype(), specs, grad_views, step, training=training,
-                            input_shapes=shapes)
-        self.plan_cache.put(key, plan)
-        return plan
+
+    def plan_in_use(self, mode, batch_size, training=None, input_shapes=None):
+        """Context manager: a plan like ``plan()``'s that no other thread runs until the block ends."""
+        key = self._plan_key(mode, batch_size, training, input_shapes)
+        return self.plan_cache.checkout(key, lambda: self._compile_plan(key))
+
+    def _plan_key(self, mode, batch_size, training, input_shapes):
+        return mode, batch_size, training, self._known_shapes(input_shapes)
+
+    def _compile_plan(self, key):
+        mode, batch_size, training, shapes = key
+        with self.plan_cache.guard:
+            arena = self.parameter_arena()
+            specs = self._training_setup() if mode != "predict" else None
+            grad_views, step = {}, None
+            if mode == "train":
+                if arena.optimizer_step is None:
+                    arena.optimizer_step = self.optimizer.bind(arena.params, arena.grads, segments=arena.segments)
+                grad_views, step = arena.grad_views, arena.optimizer_step
+            return compile_plan(self, mode, batch_size, self.arena_dtype(), specs, grad_views, step,
+                                training=training, input_shapes=shapes)
 
     def _known_shapes(self, input_shapes):
         """None for a model whose sizes are all declared; else the batch's sample shapes, required."""
@@ -273,8 +289,22 @@ class Trainer:
         """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the logs.
 
         ``x`` may be arrays (with ``y``), a generator yielding ``(x, y)`` or
-        ``(x, y, sample_weight)`` batches, or a ``framework.utils.PyDataset``.
+        ``(x, y, sample_weight)`` batches, or a ``framework.utils.PyDataset``. One fit runs at a
+        time on a model: a second thread's fit is refused (predict may run beside it).
         """
+        if not self.training_lock.acquire(blocking=False):
+            raise RuntimeError(f"Model '{self.name}' is already being trained by fit() in another thread; "
+                               "train a model from one thread at a time (predict and evaluate may run beside it)")
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+                             class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                             validation_batch_size, validation_freq)
+        finally:
+            self.training_lock.release()
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+             class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
+             validation_freq):
         self._require_compiled()
         batch_size = _batch_size(batch_size)
         train, val = self._training_batches(x, y, sample_weight, class_weight, batch_size, shuffle,
@@ -432,11 +462,11 @@ class Trainer:
         pieces = []
         cbs.on_predict_begin()
         for step, (size, shapes, load) in enumerate(batches.epoch()):
-            plan = self.plan("predict", size, input_shapes=shapes)
             cbs.on_predict_batch_begin(step)
-            load(plan)
-            plan.run_forward()
-            pieces.append([o.copy() for o in plan.outputs])
+            with self.plan_in_use("predict", serving_rows(self, size, batch_size), input_shapes=shapes) as plan:
+                load(plan, count=size)
+                plan.run_forward()
+                pieces.append([o[:size].copy() for o in plan.outputs])
             cbs.on_predict_batch_end(step, {"outputs": self._structure_outputs(pieces[-1])})
         cbs.on_predict_end()
         if not pieces:
@@ -456,11 +486,13 @@ class Trainer:
         return self._run_single_batch(xs, True if training else None)
 
     def _run_single_batch(self, xs, training):
-        """The lean path: one plan of len(x), no callbacks; outputs copied out."""
-        plan = self.plan("predict", len(xs[0]), training=training, input_shapes=sample_shapes(xs))
-        fill_batch(plan, *source_views(xs, None, None), None, 0)
-        plan.run_forward()
-        return self._structure_outputs([o.copy() for o in plan.outputs])
+        """The lean path: one plan (of len(x)'s bucket size), no callbacks; outputs copied out."""
+        n = len(xs[0])
+        rows = serving_rows(self, n, max(n, SERVING_LIMIT), training)
+        with self.plan_in_use("predict", rows, training=training, input_shapes=sample_shapes(xs)) as plan:
+            fill_batch(plan, *source_views(xs, None, None), None, 0, count=n)
+            plan.run_forward()
+            return self._structure_outputs([o[:n].copy() for o in plan.outputs])
 
     # ----- single batches ----------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -535,6 +567,10 @@ def _trainable_loss(identifier):
         return None
     loss = losses_module.get(identifier)
     return loss if loss.has_plan_step() else TracedLoss(loss)
+
+
+#: ``model(x)`` serves up to this many rows with the plan of a power-of-two bucket size (inference.py)
+SERVING_LIMIT = 1024
 
 
 def _no_targets(xs, target_shapes):
