@@ -167,8 +167,10 @@ class Model(Trainer, Layer):
 
     def flat_graph(self, input_shapes=None, training=False):
         """Every layer call, nested models and traced calls inlined, as the plan compiler takes them
-        for a plan of that mode (``framework.graph.flattening.flatten_model``)."""
-        return flatten_model(self, input_shapes, training)
+        for a plan of that mode (``framework.graph.flattening.flatten_model``), with chains of
+        elementwise ops fused into one entry each (``framework.ops.fusion``; ``FRAMEWORK_FUSE=0``: off)."""
+        from framework.ops.fusion import fuse_elementwise  # models sit above ops; imported where used
+        return fuse_elementwise(*flatten_model(self, input_shapes, training))
 
     @property
     def input_structure(self):

@@ -149,6 +149,9 @@ class All(Any):
 # ----- erf, exact GELU -------------------------------------------------------------------------------------
 class Erf(Unary):
     """The error function; its gradient is 2 / sqrt(pi) exp(-x^2)."""
+    fused_formula = (  # for framework.ops.fusion
+        "math.erf({0})", ("({g} * F(1.1283791670955126) * math.exp(-{0} * {0}))",))
+    fused_libm = True
 
     def apply(self, x, y):
         erf_forward(np.ascontiguousarray(x, dtype=y.dtype).reshape(-1), y.reshape(-1))
@@ -164,6 +167,11 @@ class Erf(Unary):
 
 class ExactGelu(Unary):
     """GELU in its exact form, ``x * Phi(x) = 0.5 x erfc(-x / sqrt(2))`` (``gelu(x, approximate=False)``)."""
+    fused_formula = (  # for framework.ops.fusion
+        "(F(0.5) * {0} * math.erfc(-{0} * F(0.7071067811865475)))",
+        ("((F(0.5) * math.erfc(-{0} * F(0.7071067811865475)) + {0} * F(0.3989422804014327)"
+         " * math.exp(F(-0.5) * {0} * {0})) * {g})",))
+    fused_libm = True
 
     def apply(self, x, y):
         zero = y.dtype.type(0)

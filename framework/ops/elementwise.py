@@ -39,6 +39,7 @@ class Unary(Operation):
 
 
 class Negative(Unary):
+    fused_formula = ("(-{0})", ("(-{g})",))  # for framework.ops.fusion
     ufunc = np.negative
     float_result = False
 
@@ -47,6 +48,7 @@ class Negative(Unary):
 
 
 class Square(Unary):
+    fused_formula = ("({0} * {0})", ("({0} * {g} * F(2.0))",))  # for framework.ops.fusion
     ufunc = np.square
     float_result = False
 
@@ -55,6 +57,7 @@ class Square(Unary):
 
 
 class Sqrt(Unary):
+    fused_formula = ("math.sqrt({0})", ("({g} / {y} * F(0.5))",))  # for framework.ops.fusion
     ufunc = np.sqrt
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -62,6 +65,8 @@ class Sqrt(Unary):
 
 
 class Rsqrt(Unary):
+    fused_formula = ("(F(1.0) / math.sqrt({0}))", ("({y} * {y} * {y} * {g} * F(-0.5))",))  # for framework.ops.fusion
+
     def apply(self, x, y):
         np.sqrt(x, out=y)
         np.divide(1, y, out=y)
@@ -72,6 +77,8 @@ class Rsqrt(Unary):
 
 
 class Exp(Unary):
+    fused_formula = ("math.exp({0})", ("({g} * {y})",))  # for framework.ops.fusion
+    fused_libm = True
     ufunc = np.exp
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -79,6 +86,8 @@ class Exp(Unary):
 
 
 class Log(Unary):
+    fused_formula = ("math.log({0})", ("({g} / {0})",))  # for framework.ops.fusion
+    fused_libm = True
     ufunc = np.log
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -86,6 +95,8 @@ class Log(Unary):
 
 
 class Log1p(Unary):
+    fused_formula = ("math.log1p({0})", ("({g} / ({0} + F(1.0)))",))  # for framework.ops.fusion
+    fused_libm = True
     ufunc = np.log1p
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -93,6 +104,8 @@ class Log1p(Unary):
 
 
 class Abs(Unary):
+    fused_formula = (  # for framework.ops.fusion
+        "abs({0})", ("({g} if {0} > F(0.0) else (-{g} if {0} < F(0.0) else F(0.0)))",))
     ufunc = np.abs
     float_result = False
 
@@ -101,6 +114,8 @@ class Abs(Unary):
 
 
 class Sin(Unary):
+    fused_formula = ("math.sin({0})", ("(math.cos({0}) * {g})",))  # for framework.ops.fusion
+    fused_libm = True
     ufunc = np.sin
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -108,6 +123,8 @@ class Sin(Unary):
 
 
 class Cos(Unary):
+    fused_formula = ("math.cos({0})", ("(-(math.sin({0}) * {g}))",))  # for framework.ops.fusion
+    fused_libm = True
     ufunc = np.cos
 
     def gradient(self, x, y, dy, dx, ctx):
@@ -116,6 +133,7 @@ class Cos(Unary):
 
 
 class Tanh(Unary):
+    fused_formula = ("fast_tanh({0})", ("((F(1.0) - {y} * {y}) * {g})",))  # for framework.ops.fusion
     ufunc = np.tanh
 
     def gradient(self, x, y, dy, dx, ctx):  # 1 - y^2
@@ -132,6 +150,8 @@ def _sigmoid(x, out):
 
 
 class Sigmoid(Unary):
+    fused_formula = ("fast_sigmoid({0})", ("((F(1.0) - {y}) * {y} * {g})",))  # for framework.ops.fusion
+
     def apply(self, x, y):
         _sigmoid(x, y)
 
@@ -141,6 +161,8 @@ class Sigmoid(Unary):
 
 
 class Relu(Unary):
+    fused_formula = (  # for framework.ops.fusion
+        "({0} if not {0} <= F(0.0) else F(0.0))", ("({g} if {y} > F(0.0) else F(0.0))",))
     float_result = False
 
     def apply(self, x, y):
@@ -161,6 +183,10 @@ def _softplus(x, y, positive):
 
 
 class Softplus(Unary):
+    fused_formula = (  # for framework.ops.fusion
+        "(math.log1p(math.exp(-abs({0}))) + ({0} if not {0} <= F(0.0) else F(0.0)))", ("(fast_sigmoid({0}) * {g})",))
+    fused_libm = True
+
     def apply(self, x, y):
         _softplus(x, y, np.empty_like(y))
 
@@ -173,6 +199,8 @@ class Softplus(Unary):
 
 
 class Silu(Unary):
+    fused_formula = (  # for framework.ops.fusion
+        "(fast_sigmoid({0}) * {0})", ("(fast_sigmoid({0}) * (F(1.0) + {0} * (F(1.0) - fast_sigmoid({0}))) * {g})",))
     def apply(self, x, y):
         _sigmoid(x, y)
         np.multiply(y, x, out=y)
@@ -191,6 +219,7 @@ class Silu(Unary):
 
 
 _GELU_C, _GELU_A = float(np.sqrt(2 / np.pi)), 0.044715
+_GELU_T = f"fast_tanh(F({_GELU_C!r}) * ({{0}} + F({_GELU_A!r}) * ({{0}} * {{0}} * {{0}})))"  # a fused formula's tanh
 
 
 def _cube(x, out):
@@ -201,6 +230,10 @@ def _cube(x, out):
 
 class Gelu(Unary):
     """GELU in its tanh form (Keras's ``approximate=True`` default)."""
+    fused_formula = (  # for framework.ops.fusion; T is tanh(c (x + a x^3))
+        "((T + F(1.0)) * {0} * F(0.5))".replace("T", _GELU_T),
+        ("((((F(3 * A) * {0} * {0} + F(1.0)) * {0} * F(0.5 * C)) * (F(1.0) - T * T) + (T + F(1.0)) * F(0.5)) * {g})"
+         .replace("3 * A", repr(3 * _GELU_A)).replace("0.5 * C", repr(0.5 * _GELU_C)).replace("T", _GELU_T),))
 
     def __init__(self, approximate=True, **kwargs):
         super().__init__(**kwargs)
@@ -254,10 +287,12 @@ class NoGradient(Unary):
 
 
 class Sign(NoGradient):
+    fused_formula = ("(F(1.0) if {0} > F(0.0) else (F(-1.0) if {0} < F(0.0) else {0}))", ())  # for framework.ops.fusion
     ufunc = np.sign
 
 
 class Floor(NoGradient):
+    fused_formula = ("np.floor({0})", ())  # for framework.ops.fusion
     ufunc = np.floor
 
 
@@ -267,6 +302,7 @@ class Round(NoGradient):
 
 class StopGradient(Unary):
     """The value unchanged; no gradient flows back through it."""
+    fused_formula = ("({0})", ())  # for framework.ops.fusion
 
     differentiable = False
     float_result = False
@@ -321,6 +357,7 @@ class Binary(Operation):
 
 
 class Add(Binary):
+    fused_formula = ("({0} + {1})", ("{g}", "{g}"))  # for framework.ops.fusion
     ufunc = np.add
 
     def partials(self, i, a, b, y, dy, out, ctx):
@@ -328,6 +365,7 @@ class Add(Binary):
 
 
 class Subtract(Binary):
+    fused_formula = ("({0} - {1})", ("{g}", "(-{g})"))  # for framework.ops.fusion
     ufunc = np.subtract
 
     def partials(self, i, a, b, y, dy, out, ctx):
@@ -335,6 +373,7 @@ class Subtract(Binary):
 
 
 class Multiply(Binary):
+    fused_formula = ("({0} * {1})", ("({g} * {1})", "({g} * {0})"))  # for framework.ops.fusion
     ufunc = np.multiply
 
     def partials(self, i, a, b, y, dy, out, ctx):
@@ -343,6 +382,7 @@ class Multiply(Binary):
 
 
 class Divide(Binary):
+    fused_formula = ("({0} / {1})", ("({g} / {1})", "(-({g} * {y} / {1}))"))  # for framework.ops.fusion
     ufunc = np.true_divide
     float_result = True
 
@@ -354,6 +394,9 @@ class Divide(Binary):
 
 
 class Power(Binary):
+    fused_formula = (  # for framework.ops.fusion
+        "({0} ** {1})", ("({0} ** ({1} - F(1.0)) * {1} * {g})", "(math.log({0}) * {y} * {g})"))
+    fused_libm = True
     ufunc = np.power
 
     def partials(self, i, a, b, y, dy, out, ctx):
@@ -366,6 +409,9 @@ class Power(Binary):
 
 
 class Maximum(Binary):
+    fused_formula = (  # for framework.ops.fusion
+        "({0} if {0} >= {1} or {0} != {0} else {1})",
+        ("({g} if {0} >= {1} else F(0.0))", "({g} if {0} < {1} else F(0.0))"))
     ufunc = np.maximum
 
     def partials(self, i, a, b, y, dy, out, ctx):  # ties go to the first operand, as TensorFlow
@@ -374,6 +420,9 @@ class Maximum(Binary):
 
 
 class Minimum(Binary):
+    fused_formula = (  # for framework.ops.fusion
+        "({0} if {0} <= {1} or {0} != {0} else {1})",
+        ("({g} if {0} <= {1} else F(0.0))", "({g} if {0} > {1} else F(0.0))"))
     ufunc = np.minimum
 
     def partials(self, i, a, b, y, dy, out, ctx):
@@ -410,6 +459,9 @@ Greater = _comparison("Greater", np.greater)
 GreaterEqual = _comparison("GreaterEqual", np.greater_equal)
 LogicalAnd = _comparison("LogicalAnd", np.logical_and)
 LogicalOr = _comparison("LogicalOr", np.logical_or)
+for _cls, _symbol in ((Equal, "=="), (NotEqual, "!="), (Less, "<"), (LessEqual, "<="), (Greater, ">"),
+                      (GreaterEqual, ">=")):
+    _cls.fused_formula = (f"({{0}} {_symbol} {{1}})", ())  # for framework.ops.fusion (a Where's condition)
 
 
 class LogicalNot(NoGradient):
@@ -425,6 +477,8 @@ class LogicalNot(NoGradient):
 # ----- where, clip -----------------------------------------------------------------------------------
 class Where(Operation):
     """``x1`` where ``condition`` holds, else ``x2`` (broadcast); no gradient to the condition."""
+    fused_formula = (  # for framework.ops.fusion
+        "({1} if {0} else {2})", (None, "({g} if {0} else F(0.0))", "(F(0.0) if {0} else {g})"))
 
     def compute(self, condition, x1, x2):
         return np.where(condition, x1, x2)
@@ -459,6 +513,8 @@ class Where(Operation):
 
 class Clip(Operation):
     """``x`` limited to ``[x_min, x_max]``; the gradient flows where ``x`` was inside."""
+    fused_formula = (  # for framework.ops.fusion
+        "({c1} if {0} > {c1} else ({c0} if {0} < {c0} else {0}))", ("({g} if {0} == {y} else F(0.0))",))
 
     def __init__(self, x_min, x_max, **kwargs):
         super().__init__(**kwargs)
@@ -489,9 +545,14 @@ class Clip(Operation):
     def get_config(self):
         return {"x_min": self.x_min, "x_max": self.x_max}
 
+    def fused_constants(self):
+        """The values ``{c0}``, ``{c1}`` of ``fused_formula``."""
+        return self.x_min, self.x_max
+
 
 class Cast(Operation):
     """``x`` as ``dtype``; the gradient passes between float dtypes only."""
+    fused_formula = ("({0})", ("{g}",))  # for framework.ops.fusion
 
     def __init__(self, dtype, **kwargs):
         super().__init__(**kwargs)
