@@ -8,6 +8,7 @@ import framework as fw
 from framework import layers, ops
 from framework.ops import OpError
 from gradcheck import check_gradients, float64_mode
+from op_cases import assert_op_gradients, assert_op_matches
 from helpers import assert_no_allocation
 
 rng = np.random.default_rng(0)
@@ -123,12 +124,7 @@ def _data(case, batch=3):
 @pytest.mark.parametrize("name", CASES)
 def test_op_on_arrays_matches_numpy_and_the_plan(name):
     case = CASES[name]
-    xs = [x.astype("float32") for x in _data(case)]
-    expected = case[3](*xs)
-    np.testing.assert_allclose(case[0](*xs), expected, rtol=1e-5, atol=1e-6)
-    model = _model(case)
-    np.testing.assert_allclose(model.predict(xs if len(xs) > 1 else xs[0], verbose=0), expected,
-                               rtol=1e-5, atol=1e-6)
+    assert_op_matches(case[0], case[3], _model(case), [x.astype("float32") for x in _data(case)])
 
 
 #: ops whose gradient is not the derivative of their value (finite differences cannot check them)
@@ -138,11 +134,7 @@ NOT_DERIVATIVES = {"stop_gradient"}
 @pytest.mark.parametrize("name", [name for name in CASES if name not in NOT_DERIVATIVES])
 def test_op_gradients_match_finite_differences(name):
     case = CASES[name]
-    with float64_mode():
-        model = _model(case)
-        xs = _data(case)
-        target = np.random.default_rng(1).standard_normal(model.predict(xs, verbose=0).shape)
-        check_gradients(model, xs, [target])
+    assert_op_gradients(lambda: _model(case), lambda: _data(case))
 
 
 def test_gradients_reach_weights_through_ops():

@@ -10,6 +10,7 @@ import framework as fw
 from framework import layers, ops
 from framework.ops import OpError, nn as ops_nn
 from gradcheck import _plans, check_gradients, float64_mode
+from op_cases import assert_op_gradients, assert_op_matches
 from helpers import assert_no_allocation
 from test_ops import apart, normal, positive
 
@@ -287,22 +288,13 @@ def _data(case, batch=3, dtype=None):
 @pytest.mark.parametrize("name", CASES)
 def test_op_on_arrays_matches_numpy_and_the_plan(name):
     case = CASES[name]
-    xs = _data(case, dtype="float32")
-    expected = case[3](*xs)
-    np.testing.assert_allclose(case[0](*xs), expected, rtol=1e-5, atol=1e-5)
-    model = _model(case)
-    np.testing.assert_allclose(model.predict(xs if len(xs) > 1 else xs[0], verbose=0), expected,
-                               rtol=1e-5, atol=1e-5)
+    assert_op_matches(case[0], case[3], _model(case), _data(case, dtype="float32"), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_op_gradients_match_finite_differences(name):
     case = CASES[name]
-    with float64_mode():
-        model = _model(case)
-        xs = _data(case)
-        target = np.random.default_rng(1).standard_normal(model.predict(xs, verbose=0).shape)
-        check_gradients(model, xs, [target])
+    assert_op_gradients(lambda: _model(case), lambda: _data(case))
 
 
 def test_on_arrays_the_ops_follow_numpy_and_keras():

@@ -11,6 +11,7 @@ import numpy as np
 
 from framework import backend
 from framework.graph.tensor import SymbolicTensor
+from framework.variables import Variable
 
 _state = threading.local()
 
@@ -54,9 +55,7 @@ def record(layer, value):
                              "a call() being traced; call it inside call(), or on a model with model.add_loss()")
         stack[-1].terms.append(value)
         return
-    if getattr(value, "dtype", None) is not None and getattr(value, "value", None) is not None:
-        value = value.value  # a Variable
-    value = np.asarray(value)
+    value = np.asarray(value.value if isinstance(value, Variable) else value)
     if value.dtype == np.float64 and layer.dtype != "float64":  # a Python float: the layer's compute dtype
         value = value.astype(backend.floatx())
     layer.__dict__.setdefault("_added_losses", []).append(value)
