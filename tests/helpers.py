@@ -56,7 +56,7 @@ def numeric_grad(f, x, h=1e-6):
 class StartMask(Layer):
     """Test layer: passes x through and masks the steps whose first feature is 0."""
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return Mask((None, self.input_spec_shape[1]))
 
     def forward(self, ctx):

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "framework"
 
 #: lowest first; a module of one layer may import its own layer and the ones before it
 LAYERS = [
-    ("foundations", {"backend", "config", "utils", "datasets", "variables"}),
+    ("foundations", {"backend", "config", "utils", "datasets", "variables", "keras_mask"}),
     ("kernels", {"kernels"}),
     ("plan", {"plan"}),
     ("math objects", {"activations", "initializers", "regularizers", "constraints", "schedules",

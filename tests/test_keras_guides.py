@@ -9,10 +9,7 @@ Each test asserts what the guide states or prints (its asserts, shapes, weight c
 
 Only the guide sections that run today are here. Left out: ``keras.utils.plot_model``,
 ``keras.applications`` (VGG19, Xception), ``tf.data`` pipelines and GradientTape training loops, which
-belong to other issues, and the sections that fail today: the masking guide's ``_keras_mask``
-printouts, ``compute_mask()`` results passed to an LSTM, ``TemporalSoftmax`` (``call(mask=...)``) and
-``MyActivation``'s mask propagation; the functional guide's ``get_config``/``from_config`` of a model
-with an unregistered custom layer, and ``CustomRNN`` on ``Input(batch_shape=...)``.
+belong to other issues.
 """
 import numpy as np
 import pytest
@@ -494,6 +491,131 @@ def test_masking_custom_embedding_generating_a_mask():
     assert _array(mask).tolist() == (x != 0).tolist()
 
 
+def test_masking_mask_generating_layers_attach_keras_mask():
+    padded_inputs = keras.utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    embedding = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)
+    masked_output = embedding(padded_inputs)
+    expected = (padded_inputs != 0).tolist()
+    assert _array(masked_output._keras_mask).tolist() == expected
+
+    masking_layer = layers.Masking()
+    unmasked_embedding = ops.cast(ops.tile(ops.expand_dims(padded_inputs, axis=-1), [1, 1, 10]), "float32")
+    masked_embedding = masking_layer(unmasked_embedding)
+    assert _array(masked_embedding._keras_mask).tolist() == expected
+
+
+def test_masking_passing_compute_mask_to_a_mask_consuming_layer():
+    class MyLayer(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.embedding = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)
+            self.lstm = layers.LSTM(32)
+
+        def call(self, inputs):
+            x = self.embedding(inputs)
+            # Note that you could also prepare a `mask` tensor manually.
+            # It only needs to be a boolean tensor
+            # with the right shape, i.e. (batch_size, timesteps).
+            mask = self.embedding.compute_mask(inputs)
+            output = self.lstm(x, mask=mask)  # The layer will ignore the masked values
+            return output
+
+    layer = MyLayer()
+    x = np.random.random((32, 10)) * 100
+    x = x.astype("int32")
+    y = _array(layer(x))
+    assert y.shape == (32, 32)
+    # the LSTM ignored the masked steps: the same as its layers on the ids up to the first zero
+    x[0, 4:] = 0
+    y = _array(layer(x))
+    np.testing.assert_allclose(y[0], _array(layer.lstm(layer.embedding(x[:1, :4])))[0], rtol=1e-5)
+    # traced in a functional model, the mask computed with ops is an input of the LSTM's node
+    inputs = keras.Input((10,), dtype="int32")
+    np.testing.assert_allclose(keras.Model(inputs, layer(inputs)).predict(x, verbose=0), y, rtol=1e-5)
+
+
+def test_masking_temporal_split_modifies_the_mask():
+    class TemporalSplit(keras.layers.Layer):
+        """Split the input tensor into 2 tensors along the time dimension."""
+
+        def call(self, inputs):
+            # Expect the input to be 3D and mask to be 2D, split the input tensor into 2
+            # subtensors along the time axis (axis 1).
+            return ops.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            # Also split the mask into 2 if it presents.
+            if mask is None:
+                return None
+            return ops.split(mask, 2, axis=1)
+
+    padded = keras.utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927], [83, 91, 1, 645, 1253, 927]],
+                                       padding="post")
+    masked_embedding = layers.Masking()(np.tile(padded[:, :, None], [1, 1, 10]).astype("float32"))
+    first_half, second_half = TemporalSplit()(masked_embedding)
+    assert _array(first_half._keras_mask).tolist() == (padded[:, :3] != 0).tolist()
+    assert _array(second_half._keras_mask).tolist() == (padded[:, 3:] != 0).tolist()
+
+    # in a functional model the split masks reach an LSTM on each half
+    inputs = keras.Input((6,), dtype="int32")
+    first, second = TemporalSplit()(layers.Embedding(50, 4, mask_zero=True)(inputs))
+    assert first._keras_mask.shape == (None, 3)
+    lstm = layers.LSTM(3)
+    model = keras.Model(inputs, lstm(second))
+    ids = np.array([[1, 2, 3, 4, 0, 0]])
+    embedding = model.layers[1]
+    np.testing.assert_allclose(model.predict(ids, verbose=0), _array(lstm(embedding(ids[:, 3:4]))), rtol=1e-5)
+
+
+def test_masking_opting_in_to_mask_propagation():
+    class MyActivation(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            # Signal that the layer is safe for mask propagation
+            self.supports_masking = True
+
+        def call(self, inputs):
+            return ops.relu(inputs)
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs)
+    x = MyActivation()(x)  # Will pass the mask along
+    assert x._keras_mask is not None and x._keras_mask.shape == (None, None)
+    outputs = layers.LSTM(32)(x)  # Will receive the mask
+    model = keras.Model(inputs, outputs)
+    padded, unpadded = np.array([[5, 6, 7, 0, 0, 0]]), np.array([[5, 6, 7]])
+    np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(unpadded, verbose=0), rtol=1e-5)
+
+
+def test_masking_writing_layers_that_need_mask_information():
+    class TemporalSoftmax(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs, mask=None):
+            assert mask is not None
+            broadcast_float_mask = ops.expand_dims(ops.cast(mask, "float32"), -1)
+            inputs_exp = ops.exp(inputs) * broadcast_float_mask
+            inputs_sum = ops.sum(inputs_exp * broadcast_float_mask, axis=-1, keepdims=True)
+            return inputs_exp / inputs_sum
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=10, output_dim=32, mask_zero=True)(inputs)
+    x = layers.Dense(1)(x)
+    outputs = TemporalSoftmax()(x)
+
+    model = keras.Model(inputs, outputs)
+    ids = np.random.randint(0, 10, size=(32, 100))
+    with pytest.warns(UserWarning, match="not a boolean"), np.errstate(invalid="ignore"):
+        y = _array(model(ids, np.random.random((32, 100, 1))))
+    assert y.shape == (32, 100, 1)
+    # exp(x) / exp(x) on real steps; 0 / 0 on the masked ones, as the guide's formula gives
+    real = ids != 0
+    np.testing.assert_allclose(y[real], 1.0, rtol=1e-6)
+    assert np.isnan(y[~real]).all()
+
+
 # ===================================================================================================
 # sequential_model.py
 # ===================================================================================================
@@ -925,6 +1047,82 @@ def test_functional_extend_the_api_with_custom_layers():
     x = np.random.random((3, 4)).astype("float32")
     custom = model.layers[-1]
     np.testing.assert_allclose(model.predict(x, verbose=0), x @ _array(custom.w) + _array(custom.b), rtol=1e-5)
+
+    # "For serialization support in your custom layer, define a get_config() method"
+    class CustomDense(CustomDense):
+        def get_config(self):
+            return {"units": self.units}
+
+    inputs = keras.Input((4,))
+    outputs = CustomDense(10)(inputs)
+
+    model = keras.Model(inputs, outputs)
+    config = model.get_config()
+
+    new_model = keras.Model.from_config(config, custom_objects={"CustomDense": CustomDense})
+    assert type(new_model.layers[-1]) is CustomDense and new_model.layers[-1].units == 10
+    assert tuple(new_model.output_shape) == (None, 10)
+    # without custom_objects the unregistered class is refused by name; nothing else is looked up
+    with pytest.raises(ValueError, match=r"layer class 'CustomDense' is a custom class that was not registered; "
+                                         r"pass custom_objects=\{'CustomDense': <the class>\}"):
+        keras.Model.from_config(config)
+    with keras.utils.custom_object_scope({"CustomDense": CustomDense}):
+        assert type(keras.Model.from_config(config).layers[-1]) is CustomDense
+
+
+def test_functional_custom_rnn_with_a_fixed_batch_size():
+    units = 32
+    timesteps = 10
+    input_dim = 5
+    batch_size = 16
+
+    class CustomRNN(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.units = units
+            self.projection_1 = layers.Dense(units=units, activation="tanh")
+            self.projection_2 = layers.Dense(units=units, activation="tanh")
+            self.classifier = layers.Dense(1)
+
+        def call(self, inputs):
+            outputs = []
+            state = ops.zeros(shape=(inputs.shape[0], self.units))
+            for t in range(inputs.shape[1]):
+                x = inputs[:, t, :]
+                h = self.projection_1(x)
+                y = h + self.projection_2(state)
+                state = y
+                outputs.append(y)
+            features = ops.stack(outputs, axis=1)
+            return self.classifier(features)
+
+    # Note that you specify a static batch size for the inputs with the `batch_shape`
+    # arg, because the inner computation of `CustomRNN` requires a static batch size
+    # (when you create the `state` zeros tensor).
+    inputs = keras.Input(batch_shape=(batch_size, timesteps, input_dim))
+    x = layers.Conv1D(32, 3)(inputs)
+    outputs = CustomRNN()(x)
+
+    model = keras.Model(inputs, outputs)
+
+    rnn_model = CustomRNN()
+    _ = rnn_model(ops.zeros((1, timesteps, input_dim)))
+    assert _array(_).shape == (1, timesteps, 1)
+
+    # the model runs at its fixed batch size, and says so for any other
+    assert tuple(model.output_shape) == (batch_size, timesteps - 2, 1)
+    data = np.random.random((batch_size, timesteps, input_dim)).astype("float32")
+    rnn = model.layers[-1]
+    conv = _array(model.layers[1](data))
+    state, steps = np.zeros((batch_size, units), "float32"), []
+    for t in range(conv.shape[1]):
+        state = _array(rnn.projection_1(conv[:, t])) + _array(rnn.projection_2(state))
+        steps.append(state)
+    expected = _array(rnn.classifier(np.stack(steps, axis=1)))
+    np.testing.assert_allclose(model.predict(data, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"fixed batch size of 16 \(Input\(batch_shape=...\)\), but this call runs "
+                                         r"batches of 32 rows"):
+        model.predict(np.concatenate([data, data[:4]]), verbose=0)
 
 
 def test_functional_mix_and_match_a_functional_model_inside_a_custom_layer(capsys):

@@ -307,7 +307,7 @@ def test_masked_average_layer_reads_ctx_input_masks():
 class _MaskNonZero(Layer):
     """Test helper that starts a mask, as Masking(0.0) does: a step is real when any feature is nonzero."""
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return Mask((None, self.input_spec_shape[1]))
 
     def forward(self, ctx):
@@ -354,7 +354,7 @@ def test_masked_global_average_gradients():
 def test_pooling_layers_return_no_mask():
     token = Mask((None, 6))
     for layer in (MaxPooling1D(2), AveragePooling1D(2), GlobalMaxPooling1D(), GlobalAveragePooling1D()):
-        assert layer.compute_mask([token]) is None
+        assert layer.compute_output_masks([token]) is None
 
 
 try:

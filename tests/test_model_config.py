@@ -95,8 +95,12 @@ def test_custom_layers_need_registration():
             return input_shape
 
     model = fw.Sequential([fw.Input((2,)), Doubler()])
-    with pytest.raises(ValueError, match="register_serializable"):
-        model.to_yaml()
+    unregistered = model.to_yaml()  # the config names the class; only custom_objects can give it back
+    assert "custom: true" in unregistered
+    with pytest.raises(ValueError, match="Doubler' is a custom class that was not registered.*register_serializable"):
+        fw.models.model_from_yaml(unregistered)
+    with fw.utils.custom_object_scope({"Doubler": Doubler}):
+        assert isinstance(fw.models.model_from_yaml(unregistered).layers[0], Doubler)
     fw.utils.register_serializable(package="Tests")(Doubler)
     text = model.to_yaml()
     assert "Tests>Doubler" in text

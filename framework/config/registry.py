@@ -13,9 +13,50 @@ every registry is created with the base class it holds and kept in
 importing the modules that define the kinds.
 """
 import difflib
+import threading
 
 #: every registry created with a base class, in creation order
 REGISTRIES = []
+
+_SCOPES = threading.local()
+
+
+class custom_object_scope:
+    """Inside ``with custom_object_scope({'CustomDense': CustomDense}):`` (this thread only), configs
+    and model files may name the objects given: classes of any registry's kind, or functions. What
+    a user passes here is their own code, chosen by them; a file can still only name it.
+
+    Args:
+        custom_objects: a dict of name -> class or function (None: nothing added), or several dicts.
+    """
+
+    def __init__(self, *custom_objects):
+        self.objects = {}
+        for objects in custom_objects:
+            if objects is not None and not isinstance(objects, dict):
+                raise TypeError(f"custom_objects must be a dict of name -> class or function, received "
+                                f"{type(objects).__name__}")
+            self.objects.update(objects or {})
+
+    def __enter__(self):
+        stack = _SCOPES.__dict__.setdefault("stack", [])
+        stack.append(self.objects)
+        return self
+
+    def __exit__(self, *exc):
+        _SCOPES.stack.pop()
+        return False
+
+
+CustomObjectScope = custom_object_scope
+
+
+def custom_object(name):
+    """The object ``name`` stands for in the innermost ``custom_object_scope`` that has it, or None."""
+    for objects in reversed(getattr(_SCOPES, "stack", ())):
+        if name in objects:
+            return objects[name]
+    return None
 
 
 def did_you_mean(name, choices, limit=3):
@@ -112,7 +153,13 @@ class Registry:
         self._entries[name] = obj
 
     def lookup(self, name):
-        """The object registered under ``name``; ValueError listing choices otherwise."""
+        """The object registered under ``name`` (or given for it in a ``custom_object_scope``, when it
+        is of this registry's kind); ValueError listing choices otherwise."""
+        scoped = custom_object(name) if isinstance(name, str) else None
+        if scoped is not None and (self.base is None and callable(scoped)
+                                   or isinstance(scoped, type) and self.base is not None
+                                   and issubclass(scoped, self.base)):
+            return scoped
         try:
             return self._entries[name]
         except (KeyError, TypeError):

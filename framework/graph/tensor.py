@@ -10,7 +10,7 @@ import numpy as np
 #: operator name ('add', 'subtract', ...) -> function(a, b) (one operand for 'negative') building the result
 OPERATORS = {}
 OPERATOR_NAMES = ("add", "subtract", "multiply", "divide", "matmul", "power", "negative", "getitem", "less",
-                  "less_equal", "greater", "greater_equal")
+                  "less_equal", "greater", "greater_equal", "not_equal", "any", "mask_of", "with_mask")
 
 
 def install_operators(**functions):
@@ -21,6 +21,14 @@ def install_operators(**functions):
         raise ValueError(f"install_operators: unknown operator(s) {sorted(unknown)}; "
                          f"valid: {', '.join(OPERATOR_NAMES)}")
     OPERATORS.update(functions)
+
+
+def apply_operator(name, *operands, **options):
+    """The installed op ``name`` on tensors or arrays: how layers below ``framework.ops`` use an op
+    (``Embedding.compute_mask`` is ``apply_operator('not_equal', ids, 0)``)."""
+    if name not in OPERATORS:
+        raise TypeError(f"The '{name}' op needs framework.ops: import framework first")
+    return OPERATORS[name](*operands, **options)
 
 
 _UFUNC_OPERATORS = {"add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
@@ -48,6 +56,18 @@ class SymbolicTensor:
     @property
     def ndim(self):
         return len(self.shape)
+
+    @property
+    def keras_mask(self):
+        """The mask this tensor carries as a boolean (batch, steps) tensor, or None (Keras's ``_keras_mask``)."""
+        if self.mask is None:
+            return None
+        cached = self.__dict__.get("_mask_tensor")
+        if cached is None or cached[0] is not self.mask:
+            cached = self.__dict__["_mask_tensor"] = (self.mask, self._operator("mask_of", self))
+        return cached[1]
+
+    _keras_mask = keras_mask
 
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"

@@ -198,7 +198,7 @@ class Attention(Layer):
     def compute_output_shape(self, input_shape):
         return self._output_shapes(list(input_shape), {})[0]
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return input_masks[0]
 
     def build(self, input_shape):

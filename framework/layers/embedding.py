@@ -8,7 +8,7 @@ not 0; ``Masking`` marks steps whose features are not all ``mask_value``.
 import numpy as np
 
 from framework import constraints, initializers, regularizers
-from framework.graph.tensor import Mask
+from framework.graph.tensor import Mask, apply_operator
 from framework.kernels.elementwise import flat
 from framework.kernels.embedding import (embedding_gather, embedding_scatter_add, masking_backward,
                                          masking_forward, nonzero_mask)
@@ -68,10 +68,14 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         if not self.mask_zero:
             return None
         return Mask((None, self.input_spec_shape[1]))
+
+    def compute_mask(self, inputs, mask=None):
+        """The ids that are not 0 (boolean, the ids' shape) when ``mask_zero``, else None."""
+        return apply_operator("not_equal", inputs, 0) if self.mask_zero else None
 
     def forward(self, ctx):
         ids, table, out = flat(ctx.x), ctx.weights[0], ctx.y.reshape(-1, self.output_dim)
@@ -140,8 +144,12 @@ class Masking(Layer):
     def build(self, input_shape):
         self.check_input_shape(input_shape)
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return Mask((None, self.input_spec_shape[1]))
+
+    def compute_mask(self, inputs, mask=None):
+        """The steps with any feature different from ``mask_value`` (boolean, (batch, steps))."""
+        return apply_operator("any", apply_operator("not_equal", inputs, self.mask_value), axis=-1)
 
     def _keep(self, ctx):
         mask = ctx.output_masks[0] if ctx.output_masks else None

@@ -17,8 +17,8 @@ class Lambda(Layer):
     Args:
         function: the function of the layer's input (a tensor, or a list of tensors).
         output_shape: optional; when given, checked against the shape the function computes.
-        mask: optional function ``mask(inputs, previous_mask)``, or None (masks pass on with
-            ``supports_masking``).
+        mask: optional function ``mask(inputs, previous_mask)`` returning the output's mask
+            (written with framework.ops), or None (the input's mask passes on).
         arguments: optional dict of keyword arguments given to ``function``.
     """
 
@@ -46,10 +46,10 @@ class Lambda(Layer):
                                  f"function computes {format_shape(outputs.shape)}")
         return outputs
 
-    def compute_mask(self, input_masks):
+    def compute_mask(self, inputs, mask=None):
         if self.mask_function is not None:
-            return self.mask_function(None, input_masks[0])
-        return super().compute_mask(input_masks)
+            return self.mask_function(inputs, mask)
+        return mask
 
     def get_config(self):
         name = function_name(self.function)

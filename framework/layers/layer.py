@@ -7,6 +7,7 @@ compiler allocated once (see ``framework.plan.context.StepContext``).
 """
 import functools
 import inspect
+import warnings
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from framework.graph.node import Node
 from framework.graph.shapes import format_shape, sample_shapes_match
 from framework.graph.subgraph import Subgraph, stand_in
 from framework.graph.tensor import is_symbolic
-from framework.layers import added_losses, eager
+from framework.layers import added_losses, eager, layer_masks
+from framework.plan.memory import new_weight_value
 from framework.variables import Variable
 from framework.utils.naming import snake_case, unique_name
 
@@ -70,7 +72,8 @@ class Layer:
             raise TypeError(f"Layer '{self.name}': add_weight() needs a shape")
         name = name or "variable"
         dtype = backend.standardize_dtype(dtype or self.dtype)
-        value = initializers.get(initializer or "glorot_uniform")(tuple(shape), dtype=dtype)
+        value = new_weight_value(initializers.get(initializer or "glorot_uniform"), shape, dtype,
+                                 f"Layer '{self.name}' ({type(self).__name__}): weight '{name}'")
         var = Variable(np.asarray(value, dtype=dtype), name, f"{self.name}/{name}",
                        trainable=trainable, regularizer=regularizers.get(regularizer),
                        constraint=constraint)
@@ -215,10 +218,9 @@ class Layer:
 
     # ----- calling -------------------------------------------------------------------------
     def __call__(self, inputs, *more_inputs, **kwargs):
-        if more_inputs:  # call(self, a, b): several tensors given one by one, as Keras allows
-            if not self.traces_call():
-                raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) takes its inputs as one tensor or "
-                                f"one list; received {1 + len(more_inputs)} positional arguments")
+        if more_inputs and not self.traces_call():  # Keras's call(inputs, training=None, mask=None)
+            kwargs = _training_and_mask_by_position(self, more_inputs, kwargs)
+        elif more_inputs:  # call(self, a, b): several tensors given one by one, as Keras allows
             inputs = _Positional((inputs,) + more_inputs)
         if is_symbolic(inputs):
             return self._call_symbolic(inputs, **kwargs)
@@ -226,18 +228,25 @@ class Layer:
             return self._call_directly(inputs, **kwargs)
         return self._call_eager(inputs, **kwargs)
 
-    def _call_directly(self, inputs, training=None, **kwargs):
+    def _call_directly(self, inputs, training=None, mask=None, **kwargs):
         """A layer written with ``call()`` on arrays runs ``call()`` on them (ops compute at once)."""
-        arrays = [backend.cast_floats(np.asarray(a), self.dtype) for a in inputs] \
-            if isinstance(inputs, (list, tuple)) else backend.cast_floats(np.asarray(inputs), self.dtype)
-        shapes = [(None,) + a.shape[1:] for a in arrays] if isinstance(arrays, list) else (None,) + arrays.shape[1:]
-        self._maybe_build(shapes)
-        if "training" in inspect.signature(self.call).parameters:
+        several = isinstance(inputs, (list, tuple))
+        arrays = [backend.cast_floats(np.asarray(a), self.dtype) for a in (inputs if several else [inputs])]
+        shapes = [(None,) + a.shape[1:] for a in arrays]
+        self._maybe_build(shapes if several else shapes[0])
+        masks = layer_masks.masks_of_arrays(arrays, mask if mask is not None else
+                                            layer_masks.keras_mask(inputs if several else [inputs]))
+        parameters = inspect.signature(self.call).parameters
+        if "training" in parameters:
             kwargs["training"] = training
+        if "mask" in parameters:
+            kwargs["mask"] = masks if several else masks[0]
         with added_losses.eager_call(self):
             if isinstance(inputs, _Positional):
-                return self.call(*arrays, **kwargs)
-            return self.call(type(inputs)(arrays) if isinstance(inputs, (list, tuple)) else arrays, **kwargs)
+                outputs = self.call(*arrays, **kwargs)
+            else:
+                outputs = self.call(type(inputs)(arrays) if several else arrays[0], **kwargs)
+        return layer_masks.array_outputs_with_masks(self, arrays, masks, outputs, traced=True)
 
     def _call_symbolic(self, inputs, training=None, **kwargs):
         if self.traces_call():
@@ -278,31 +287,44 @@ class Layer:
         subgraph, and the output shapes are what ``call()`` computed. A ``call()`` that takes
         ``training`` and was not given it is traced twice, once per mode (``if training:`` branches
         are Python), and each plan takes the trace of its mode."""
-        several = isinstance(inputs, (list, tuple))
-        tensors = list(inputs) if several else [inputs]
+        kwargs = dict(kwargs)
+        tensors, given_masks = layer_masks.split_explicit_masks(
+            self, list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], kwargs.pop("mask", None))
+        several = isinstance(inputs, (list, tuple)) and (given_masks is None or len(tensors) > 1)
+        if isinstance(inputs, _Positional):
+            inputs = _Positional(tensors)
         shapes = [t.shape for t in tensors]
         self._maybe_build(shapes if several else shapes[0])
-        takes_training = "training" in inspect.signature(self.call).parameters
+        parameters = inspect.signature(self.call).parameters
+        takes_training = "training" in parameters
         modes = [bool(training)] if training is not None else [False, True] if takes_training else [None]
         subgraphs, returned = {}, None
         for mode in modes:
             stand_ins = [stand_in(t) for t in tensors]
+            mask_stand_ins = None if given_masks is None else [stand_in(m) for m in given_masks]
+            masks = layer_masks.masks_for_call(stand_ins, mask_stand_ins)
             call_kwargs = dict(kwargs, training=mode) if takes_training else dict(kwargs)
+            if "mask" in parameters:
+                call_kwargs["mask"] = masks if several else masks[0]
             with added_losses.collecting(self) as terms:
                 if isinstance(inputs, _Positional):
                     returned = self.call(*stand_ins, **call_kwargs)
                 else:
                     returned = self.call(stand_ins if several else stand_ins[0], **call_kwargs)
-            subgraphs[mode] = Subgraph(self, stand_ins, list(returned) if isinstance(returned, (list, tuple))
-                                       else [returned], terms)
+                outputs = layer_masks.traced_outputs_with_masks(
+                    self, stand_ins, masks, several,
+                    list(returned) if isinstance(returned, (list, tuple)) else [returned])
+            subgraphs[mode] = Subgraph(self, stand_ins + (mask_stand_ins or []), outputs, terms)
         outputs = subgraphs[modes[0]].outputs
         for mode in modes[1:]:
             if [t.shape for t in subgraphs[mode].outputs] != [t.shape for t in outputs]:
                 raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): call() returns "
                                  f"{format_shape([t.shape for t in outputs])} with training={modes[0]} but "
                                  f"{format_shape([t.shape for t in subgraphs[mode].outputs])} with training={mode}")
-        node = Node(self, tensors, [t.shape for t in outputs], outputs[0].dtype,
-                    {} if training is None else {"training": bool(training)})
+        call_kwargs = {} if training is None else {"training": bool(training)}
+        if given_masks is not None:
+            call_kwargs["mask"] = len(given_masks)
+        node = Node(self, tensors + (given_masks or []), [t.shape for t in outputs], outputs[0].dtype, call_kwargs)
         node.subgraphs, node.positional = subgraphs, isinstance(inputs, _Positional)
         for tensor, traced in zip(node.outputs, outputs):
             tensor.dtype, tensor.mask = traced.dtype, traced.mask
@@ -325,8 +347,12 @@ class Layer:
         """Run the layer on NumPy arrays through a one-layer model's plan."""
         several = isinstance(inputs, (list, tuple))
         arrays = list(inputs) if several else [inputs]
-        return eager.call_on_arrays(self, arrays, lambda tensors: self(tensors if several else tensors[0]),
-                                    training=training)
+        masks = layer_masks.masks_of_arrays(arrays, None)
+        outputs = eager.call_on_arrays(self, arrays, lambda tensors: self(tensors if several else tensors[0]),
+                                       training=training)
+        if all(m is None for m in masks) and not self.supports_masking:
+            return outputs
+        return layer_masks.array_outputs_with_masks(self, arrays, masks, outputs, traced=False)
 
     # ----- the graph around the layer ----------------------------------------------------------
     @property
@@ -361,14 +387,23 @@ class Layer:
         """Bound callables writing ctx.d_inputs (where not None) and ctx.d_weights."""
         raise NotImplementedError(f"Layer {type(self).__name__} has no backward emitter")
 
-    def compute_mask(self, input_masks):
-        """The output's mask (a ``framework.graph.tensor.Mask`` or None) from the inputs' masks.
+    def compute_output_masks(self, input_masks):
+        """Which outputs of a built-in layer carry a mask, decided when the graph is built: a
+        ``framework.graph.tensor.Mask`` or None from the inputs' masks.
 
         ``input_masks`` has one entry per input tensor. Return one entry, or a
         list with one per output. A layer that starts a mask returns a new
         ``Mask((None, steps))`` and writes it in forward into ``ctx.output_masks``.
         """
         return input_masks[0] if self.supports_masking else None
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output as Keras computes it: a boolean (batch, steps) tensor or array from
+        the inputs and their mask. The default passes ``mask`` on; a custom layer overrides it to
+        start or change a mask (its result, written with framework.ops, becomes the output's mask)."""
+        return mask
+
+    compute_mask.is_default = True  # how layer_masks tells an override (as Keras's utils.default)
 
     def output_views(self, ctx):
         """Layers whose outputs are views of their inputs return those views here; else None."""
@@ -397,6 +432,25 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _training_and_mask_by_position(layer, values, kwargs):
+    """``layer(x, training, mask)`` as Keras reads it for a built-in layer or a model."""
+    kind = type(layer).__name__
+    if len(values) > 2 or any(name in kwargs for name in ("training", "mask")[:len(values)]):
+        raise TypeError(f"Layer '{layer.name}' ({kind}) takes (inputs, training=None, mask=None); received "
+                        f"{1 + len(values)} positional arguments")
+    training = values[0]
+    if training is not None and not isinstance(training, (bool, np.bool_, int, np.integer)):
+        # Keras hands such a value only to layers whose call() takes training; here it reads as inference
+        warnings.warn(f"Layer '{layer.name}' ({kind}): training={type(training).__name__} is not a boolean; "
+                      "running in inference mode", stacklevel=3)
+        training = None
+    kwargs = dict(kwargs, training=None if training is None else bool(training))
+    if len(values) == 2 and values[1] is not None:
+        raise TypeError(f"Layer '{layer.name}' ({kind}) takes no mask argument; a mask travels with the "
+                        "tensor of a masking layer")
+    return kwargs
+
+
 class _Positional(tuple):
     """Inputs given to ``__call__`` one by one (``layer(a, b)``), which ``call()`` receives the same way."""
 
@@ -419,8 +473,8 @@ def _traces_call(cls):
 
 
 def attach_masks(layer, node):
-    """Set ``mask`` on a node's output tensors from ``layer.compute_mask``."""
-    masks = layer.compute_mask([t.mask for t in node.inputs])
+    """Set ``mask`` on a node's output tensors from ``layer.compute_output_masks``."""
+    masks = layer.compute_output_masks([t.mask for t in node.inputs])
     if not isinstance(masks, (list, tuple)):
         masks = [masks] * len(node.outputs)
     for tensor, mask in zip(node.outputs, masks):

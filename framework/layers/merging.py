@@ -39,7 +39,7 @@ class Merge(Layer):
 
     supports_masking = True
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         """The inputs' mask when they carry one; several different masks are not combined yet."""
         masks = [m for m in input_masks if m is not None]
         if len({id(m) for m in masks}) > 1:

@@ -211,7 +211,7 @@ class MultiHeadAttention(Layer):
         shapes = list(input_shape) if isinstance(input_shape, list) else [input_shape, input_shape]
         return self._output_shapes(dict(zip(_ROLES, shapes)), {})[0]
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return input_masks[0]
 
     def build(self, query_shape, value_shape=None, key_shape=None):

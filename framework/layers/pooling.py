@@ -280,7 +280,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
     mode = "average"
     supports_masking = True
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         return None
 
     def _mask(self, ctx):

@@ -130,7 +130,7 @@ class _Recurrent(Layer):
             return [output] + [(batch, self.units)] * len(self.STATES)
         return output
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         mask = input_masks[0] if self.return_sequences else None
         return [mask] + [None] * len(self.STATES) if self.return_state else mask
 
@@ -145,6 +145,8 @@ class _Recurrent(Layer):
             return self._call_symbolic(inputs, initial_state=initial_state, mask=mask, training=training, **kwargs)
         if kwargs:
             raise TypeError(f"Layer '{self.name}' got unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        if mask is None:  # an array from a masking layer carries its mask, as Keras's tensors do
+            mask = getattr(inputs[0] if isinstance(inputs, (list, tuple)) else inputs, "_keras_mask", None)
         return self._call_eager_arrays(inputs, initial_state, mask, bool(training))
 
     def _call_symbolic(self, inputs, initial_state=None, mask=None, training=None, **kwargs):

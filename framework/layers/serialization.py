@@ -7,7 +7,7 @@ through the same call.
 """
 import numpy as np
 
-from framework.config.registry import Registry
+from framework.config.registry import Registry, custom_object
 from framework.layers.layer import Layer
 
 REGISTRY = Registry("layer", base=Layer)
@@ -32,9 +32,8 @@ def layer_config(layer):
     if layer.has_graph:  # a model: 'Functional' or 'Sequential', its subclasses included
         return {"class_name": type(layer).registered_name, "config": layer.get_config()}
     name = vars(type(layer)).get("registered_name")
-    if name is None:
-        raise ValueError(f"Layer '{layer.name}' of class {type(layer).__name__} is not registered: decorate the "
-                         "class with @framework.utils.register_serializable() so a config can name it")
+    if name is None:  # rebuilt only where the user hands the class back (custom_objects)
+        return {"class_name": type(layer).__name__, "custom": True, "config": plain(layer.get_config())}
     return {"class_name": name, "config": plain(layer.get_config())}
 
 
@@ -43,7 +42,14 @@ def build_layer(entry, where="model config"):
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ValueError(f"{where}: expected {{'class_name': ..., 'config': {{...}}}}, received {entry!r}")
     name = entry["class_name"]
-    cls = MODELS.lookup(name) if name in MODELS else REGISTRY.lookup(name)
+    if entry.get("custom"):
+        cls = custom_object(name)
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise ValueError(f"{where}: layer class {str(name)[:100]!r} is a custom class that was not registered; "
+                             f"pass custom_objects={{{str(name)[:100]!r}: <the class>}} to from_config/load_model, "
+                             "or register the class with @framework.utils.register_serializable()")
+    else:
+        cls = MODELS.lookup(name) if name in MODELS else REGISTRY.lookup(name)
     try:
         return cls.from_config(dict(entry.get("config") or {}))
     except TypeError as e:

@@ -304,7 +304,7 @@ class Bidirectional(Wrapper):
         shapes = merged + states + states
         return shapes if len(shapes) > 1 else shapes[0]
 
-    def compute_mask(self, input_masks):
+    def compute_output_masks(self, input_masks):
         mask = input_masks[0] if self.return_sequences else None
         outputs = [mask] * (2 if self.merge_mode is None else 1)
         if self.return_state:

@@ -14,6 +14,7 @@ from framework import backend
 from framework.layers import added_losses
 from framework.layers.core import Input, InputLayer
 from framework.layers.layer import Layer, unique_by_identity
+from framework.config.registry import custom_object_scope
 from framework.layers.serialization import MODELS
 from framework.models.summary import summary_text
 from framework.saving import archive, model_config
@@ -279,8 +280,11 @@ class Model(Trainer, Layer):
         return model_config.model_config(self)
 
     @classmethod
-    def from_config(cls, config):
-        return model_config.model_from_config(config, sequential=cls.__name__ == "Sequential" or None)
+    def from_config(cls, config, custom_objects=None):
+        """The model a ``get_config()`` describes; ``custom_objects`` (name -> class or function) gives
+        back the user's classes that were not registered, as Keras's argument does."""
+        with custom_object_scope(custom_objects):
+            return model_config.model_from_config(config, sequential=cls.__name__ == "Sequential" or None)
 
     def to_yaml(self):
         """The model config as YAML (``framework.models.model_from_yaml`` reads it back)."""

@@ -16,7 +16,7 @@ from framework.layers import merging as _merging
 from framework.losses import loss as _loss
 from framework.ops import elementwise as _e, loss_ops as _loss_ops, random_ops as _random, reductions as _r, shaping as _s
 from framework.ops import creation as _c, indexing as _i
-from framework.ops import linalg as _la, nn as _nn
+from framework.ops import linalg as _la, masks as _masks, nn as _nn
 from framework.ops.operation import REGISTRY, Operation, OpError  # noqa: F401  (the base of every op, its error)
 
 
@@ -493,7 +493,8 @@ _tensor.install_operators(
     add=_merge_or(_merging.add, add), subtract=_merge_or(_merging.subtract, subtract),
     multiply=_merge_or(_merging.multiply, multiply), divide=divide, matmul=matmul, power=power,
     negative=negative, getitem=lambda x, index: _s.GetItem(index)(x), less=less, less_equal=less_equal,
-    greater=greater, greater_equal=greater_equal)
+    greater=greater, greater_equal=greater_equal, not_equal=not_equal, any=any,
+    mask_of=lambda x: _masks.MaskOf()(x), with_mask=lambda x, mask: _masks.WithMask()(x, mask))
 
 
 _loss.install_symbolic_call(_loss_ops.symbolic_loss)
@@ -502,7 +503,7 @@ _loss.install_symbolic_call(_loss_ops.symbolic_loss)
 def _register_ops():
     """Every op class in the registry, by class name (model configs name ops this way)."""
     bases = {_e.Unary, _e.Binary, _e.Comparison, _e.NoGradient, _r.Reduction}
-    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _nn):
+    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _masks, _nn):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Operation) and value not in bases \
                     and value.__module__ == module.__name__:

@@ -68,10 +68,15 @@ class Operation:
         self.slots, self.weights = slots, weights
         specs = [_spec(x) if kind != CONSTANT else (ref.shape, ref.dtype.name)
                  for (kind, ref), x in zip(slots, operands)]
+        fixed = _fixed_batch(self, tensors)
+        if fixed is not None:
+            specs = _free_batch_axis(specs, [kind for kind, _ in slots], tensors, fixed)
         self.reduces_batch = False
         shape, dtype = self.output_spec([s for s, _ in specs], [d for _, d in specs])
         batched = (any(t.batched for t in tensors) or self.batched_source) and not self.reduces_batch
-        if batched and (not shape or shape[0] is not None):
+        if batched and fixed is not None and shape and shape[0] is None:
+            shape = (fixed,) + tuple(shape[1:])
+        if batched and (not shape or shape[0] not in (None, fixed)):
             raise OpError(f"Op '{self.name}' ({type(self).__name__}) on {_describe(specs)} gives "
                           f"{format_shape(shape) if shape else 'a scalar'}: inside a model every tensor keeps "
                           "the batch axis first (reduce or reshape the other axes)")
@@ -188,6 +193,27 @@ def _constant(op, value):
 
 def _spec(x):
     return tuple(x.shape), np.dtype(x.dtype).name
+
+
+def _fixed_batch(op, tensors):
+    """The batch size the batched operands fix (a model input declared with ``batch_shape``), or None."""
+    sizes = {t.shape[0] for t in tensors if t.batched and t.shape and t.shape[0] is not None}
+    if len(sizes) > 1:
+        raise OpError(f"Op '{op.name}' ({type(op).__name__}): operands of fixed batch sizes {sorted(sizes)}")
+    return sizes.pop() if sizes else None
+
+
+def _free_batch_axis(specs, kinds, tensors, fixed):
+    """Specs with the fixed batch axis read as the batch (None): of the batched tensors, and of constants
+    of their rank whose first axis has the batch's size (``ops.zeros((x.shape[0], n))`` in a call())."""
+    rank = max(len(t.shape) for t in tensors if t.batched)
+    batched = iter([t.batched for t in tensors])
+    out = []
+    for (shape, dtype), kind in zip(specs, kinds):
+        is_batched = next(batched) if kind == TENSOR else False
+        per_sample = kind == CONSTANT and len(shape) == rank and shape[0] == fixed
+        out.append(((None,) + tuple(shape[1:]), dtype) if is_batched or per_sample else (shape, dtype))
+    return out
 
 
 def _describe(specs):

@@ -87,6 +87,7 @@ class _Compiler:
             self.model.flat_graph(self.input_shapes, self.training)
         self.buffers = {}
         for key in self.input_keys:
+            self._check_fixed_batch(self.tensors[key])
             self.buffers[key] = self.new(self.shape_of(key), self.dtype_of(key))
         self._plan_liveness()
         fused = self._choose_fusions() if self.mode != "predict" else {}
@@ -112,6 +113,13 @@ class _Compiler:
         plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
         plan.bind_row_views()
         return plan
+
+    def _check_fixed_batch(self, tensor):
+        fixed = tensor.shape[0] if tensor.batched and tensor.shape else None
+        if fixed is not None and fixed != self.batch:
+            raise ValueError(f"Input '{tensor.name}' has a fixed batch size of {fixed} (Input(batch_shape=...)), but "
+                             f"this call runs batches of {self.batch} rows: pass batch_size={fixed} and a multiple of "
+                             f"{fixed} samples")
 
     # ----- liveness (predict plans) ------------------------------------------------------------
     def _plan_liveness(self):

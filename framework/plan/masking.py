@@ -26,10 +26,16 @@ class MaskBuffers:
         self.buffers = {}
 
     def of(self, key, tensor):
-        """The buffer of the mask ``tensor`` (under tensor key ``key``) carries, or None."""
+        """The buffer of the mask ``tensor`` (under tensor key ``key``) carries, or None. A mask started
+        in an enclosing scope (a nested model's or a traced call's input) is found there."""
         if tensor.mask is None:
             return None
-        return self.buffers.get((key[0], id(tensor.mask)))
+        scope = key[0]
+        while True:
+            buffer = self.buffers.get((scope, id(tensor.mask)))
+            if buffer is not None or not scope:
+                return buffer
+            scope = scope[:-1]
 
     def started(self, in_tensors, key, tensor):
         """A new buffer when this output's mask is new at this node, else None."""

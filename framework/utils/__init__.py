@@ -1,6 +1,7 @@
 """Utilities: seeding, one-hot encoding, padding sequences, session reset."""
 import numpy as np
 
+from framework.config.registry import CustomObjectScope, custom_object_scope  # noqa: F401  (Keras's names)
 from framework.utils.naming import reset_names
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
