@@ -23,12 +23,40 @@ def _operand(value):
 
 
 def _binary(function, reflected=False):
+    name = function.__name__
+
     def operator(self, other):
-        other = _operand(other)
-        if other is None:
+        value = _operand(other)
+        if value is None:
             return NotImplemented
-        return function(other, self.value) if reflected else function(self.value, other)
+        if in_trace():  # inside a traced call(): a node that reads the variable in each step
+            return _TRACE["operator"](name, other, self) if reflected else _TRACE["operator"](name, self, other)
+        return function(value, self.value) if reflected else function(self.value, value)
     return operator
+
+
+#: how variables behave inside a ``call()`` being traced; framework.ops installs them:
+#: ``tracing()`` -> bool, ``operator(name, *operands)`` -> a graph node reading the variable when a
+#: step runs, ``update(variable, value, mode)`` -> a graph node writing it
+_TRACE = {}
+
+
+def install_trace_hooks(tracing, operator, update):
+    """Set the three functions above (``framework.ops`` calls this once)."""
+    _TRACE.update(tracing=tracing, operator=operator, update=update)
+
+
+def in_trace():
+    """True while a layer's ``call()`` is traced into a graph: variables are then read and written
+    by graph nodes, not at once."""
+    return bool(_TRACE) and _TRACE["tracing"]()
+
+
+def _symbolic_update(variable, value, mode):
+    if not _TRACE:
+        raise TypeError(f"Variable '{variable.path}': assigning a symbolic tensor needs framework.ops "
+                        "(import framework first)")
+    return _TRACE["update"](variable, value, mode)
 
 
 class Variable:
@@ -65,11 +93,10 @@ class Variable:
         return self.value.copy()
 
     def assign(self, value):
-        """Copy ``value`` in place (the storage, and every view of it, stays put)."""
-        if hasattr(value, "node"):  # a symbolic tensor: a call() being traced into a model's graph
-            raise TypeError(f"Variable '{self.path}': assign() of a symbolic tensor inside a traced call() is not "
-                            "available; inside a model, variables change through training only (a layer called "
-                            "on arrays may assign)")
+        """Copy ``value`` in place (the storage, and every view of it, stays put). Inside a ``call()``
+        being traced (or given a symbolic value) it becomes an update node run in each step of the plan."""
+        if hasattr(value, "node") or in_trace():
+            return _symbolic_update(self, value, "assign")
         value = np.asarray(value)
         if value.shape != self.value.shape:
             raise ValueError(f"Cannot assign a value of shape {value.shape} to variable "
@@ -78,10 +105,14 @@ class Variable:
 
     def assign_add(self, value):
         """Add ``value`` in place."""
+        if hasattr(value, "node") or in_trace():
+            return _symbolic_update(self, value, "add")
         self.assign(self.value + value)
 
     def assign_sub(self, value):
         """Subtract ``value`` in place."""
+        if hasattr(value, "node") or in_trace():
+            return _symbolic_update(self, value, "subtract")
         self.assign(self.value - value)
 
     @property
@@ -99,7 +130,7 @@ class Variable:
     __pow__, __rpow__ = _binary(np.power), _binary(np.power, True)
 
     def __neg__(self):
-        return -self.value
+        return _TRACE["operator"]("negative", self) if in_trace() else -self.value
 
     def __getitem__(self, index):
         return self.value[index]

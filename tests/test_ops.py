@@ -292,3 +292,22 @@ def test_logical_ops_on_arrays_and_in_a_model():
     model = fw.Model([x, y], ops.where(mask, x, y))
     np.testing.assert_array_equal(ops.logical_or(ops.logical_and(a > 0, b > 0), ops.logical_not(a > b)), expected)
     np.testing.assert_allclose(model.predict([a, b], verbose=0), np.where(expected, a, b))
+
+
+def test_cond_picks_a_branch_per_sample_with_its_gradient():
+    assert ops.cond(True, lambda: 1, lambda: 2) == 1 and ops.cond(np.array(0), lambda: 1, lambda: 2) == 2
+    with float64_mode():
+        fw.utils.set_random_seed(3)
+        x = fw.Input((3,))
+        h = layers.Dense(3, activation="tanh")(x)
+        out = layers.Dense(2)(ops.cond(ops.sum(h, axis=1) > 0, lambda: h * h, lambda: -h))
+        model = fw.Model(x, out)
+        data = np.random.default_rng(4).standard_normal((5, 3))
+        hidden = np.asarray(model.layers[1](data))
+        picked = np.where(hidden.sum(axis=1, keepdims=True) > 0, hidden * hidden, -hidden)
+        dense = model.layers[-1]
+        np.testing.assert_allclose(model.predict(data, verbose=0),
+                                   picked @ dense.kernel.numpy() + dense.bias.numpy(), rtol=1e-10)
+        check_gradients(model, [data], [np.zeros((5, 2))])
+    with pytest.raises(ValueError, match=r"ops.cond: true_fn gives shape \(None, 3\), false_fn \(None, 1\)"):
+        ops.cond(ops.sum(x, axis=1) > 0, lambda: x, lambda: x[:, :1])

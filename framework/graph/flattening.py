@@ -77,17 +77,22 @@ def has_loss_terms(model):
 
 def outputs_use_batch_statistics(model):
     """True when a statistic over the batch (a tensor without the batch axis, from an op reducing
-    it) feeds one of the model's outputs, in its graph, nested models or traced calls."""
-    return _statistic_feeds(model.outputs)
+    it) feeds one of the model's outputs or a variable update (``framework.ops.updates``), in its
+    graph, nested models or traced calls: padding a batch with extra rows would change them."""
+    return _statistic_feeds(_ends(model))
+
+
+def _ends(graph):
+    return list(graph.outputs) + list(getattr(graph, "updates", None) or getattr(graph, "_update_tensors", []))
 
 
 def _statistic_feeds(outputs):
     for node in topological_order(outputs):
         if any(not t.batched for t in node.outputs):
             return True
-        if node.layer.has_graph and _statistic_feeds(node.layer.outputs):
+        if node.layer.has_graph and _statistic_feeds(_ends(node.layer)):
             return True
-        if any(_statistic_feeds(graph.outputs) for graph in node.subgraphs.values()):
+        if any(_statistic_feeds(_ends(graph)) for graph in node.subgraphs.values()):
             return True
     return False
 

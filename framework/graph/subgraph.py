@@ -45,9 +45,12 @@ class Subgraph:
         inputs: the stand-in tensors, one per tensor the layer was called on.
         outputs: the symbolic tensors ``call()`` returned.
         loss_tensors: the terms ``call()`` gave ``add_loss`` (their sums join the loss).
+        updates: the variable updates ``call()`` made (nodes run although nothing reads them);
+            by default those recorded with ``loss_tensors`` (its ``updates``).
     """
 
-    def __init__(self, owner, inputs, outputs, loss_tensors=()):
+    def __init__(self, owner, inputs, outputs, loss_tensors=(), updates=None):
+        updates = list(getattr(loss_tensors, "updates", ()) if updates is None else updates)
         for t in list(outputs) + list(loss_tensors):
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"Layer '{owner.name}' ({type(owner).__name__}): call() returned "
@@ -58,7 +61,8 @@ class Subgraph:
                                  f"'{t.name}' {format_shape(t.shape)}, a statistic over the batch; a layer's outputs "
                                  "keep the batch axis (give such a value to add_loss())")
         self.inputs, self.outputs, self.loss_tensors = list(inputs), list(outputs), list(loss_tensors)
-        nodes = topological_order(self.outputs + self.loss_tensors)
+        self.updates = updates
+        nodes = topological_order(self.outputs + self.loss_tensors + self.updates)
         stand_ins = {id(t.node) for t in self.inputs}
         for node in nodes:
             if not node.inputs and id(node) not in stand_ins and not hasattr(node.layer, "reapply"):

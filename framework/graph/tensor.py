@@ -134,7 +134,7 @@ class SymbolicTensor:
     def __bool__(self):
         raise TypeError(f"Symbolic tensor '{self.name}' {self.shape} has no value while the graph is built: Python "
                         "control flow (if, while, and, or) on a tensor cannot be traced; use framework.ops.where "
-                        "to choose between values")
+                        "to choose between values (or framework.ops.cond between two computations)")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``array + tensor`` and the other operators with an array on the left reach the ops."""

@@ -16,8 +16,17 @@ from framework.variables import Variable
 _state = threading.local()
 
 
+class Collected(list):
+    """The ``add_loss`` terms of one trace; ``updates`` holds its variable updates (framework.ops.updates)."""
+
+    def __init__(self):
+        super().__init__()
+        self.updates = []
+
+
 class collecting:
-    """Context manager: the symbolic terms ``add_loss`` records while a ``call()`` is traced.
+    """Context manager: the symbolic terms ``add_loss`` records while a ``call()`` is traced (and,
+    in ``terms.updates``, the variable updates it makes).
 
     Args:
         owner: the layer whose ``call()`` is traced (named in errors).
@@ -25,7 +34,7 @@ class collecting:
 
     def __init__(self, owner):
         self.owner = owner
-        self.terms = []
+        self.terms = Collected()
 
     def __enter__(self):
         _stack().append(self)
@@ -42,15 +51,25 @@ def _stack():
 
 
 def tracing():
-    """True while a ``call()`` is being traced (its ``add_loss`` terms are being collected)."""
-    return bool(_stack())
+    """True while a ``call()`` is being traced (its ``add_loss`` terms are being collected), and not
+    inside a layer called on arrays within it."""
+    stack = _stack()
+    return bool(stack) and stack[-1] is not None
+
+
+def record_update(variable, tensor):
+    """An update node of ``variable`` made in the ``call()`` being traced joins that trace."""
+    if not tracing():
+        raise TypeError(f"Variable '{variable.path}': assign() of a symbolic tensor happens only inside a layer's "
+                        "call() (it becomes a step of the layer's node); outside one, assign arrays")
+    _stack()[-1].terms.updates.append(tensor)
 
 
 def record(layer, value):
     """``layer.add_loss(value)``: a tensor joins the trace being made, a value joins ``layer.losses``."""
     if isinstance(value, SymbolicTensor):
         stack = _stack()
-        if not stack:
+        if not tracing():
             raise ValueError(f"Layer '{layer.name}': add_loss() was given symbolic tensor '{value.name}' outside "
                              "a call() being traced; call it inside call(), or on a model with model.add_loss()")
         stack[-1].terms.append(value)
@@ -73,7 +92,7 @@ class eager_call:
         self.layer = layer
 
     def __enter__(self):
-        _stack()
+        _stack().append(None)  # arrays inside a trace compute at once: no trace is being made here
         if _state.depth == 0:
             for layer in _layers_of(self.layer):
                 layer.__dict__["_added_losses"] = []
@@ -81,6 +100,7 @@ class eager_call:
 
     def __exit__(self, *exc):
         _state.depth -= 1
+        _stack().pop()
 
 
 def _layers_of(layer):

@@ -118,6 +118,7 @@ class Model(Trainer, Layer):
                 raise ValueError(f"Model output '{t.name}' {format_shape(t.shape)} is a statistic over the batch; "
                                  "a model's outputs keep the batch axis (give such a value to add_loss())")
         self.loss_tensors = list(loss_tensors)
+        self._update_tensors = list(getattr(loss_tensors, "updates", ()))  # a traced call()'s variable updates
         self._connect()
 
     def add_loss(self, loss):
@@ -136,7 +137,7 @@ class Model(Trainer, Layer):
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from framework.Input; '{t.node.layer.name}' "
                                  f"is a {type(t.node.layer).__name__} output")
-        nodes = topological_order(self.outputs + self.loss_tensors)
+        nodes = topological_order(self.outputs + self.loss_tensors + getattr(self, "_update_tensors", []))
         given = {id(t.node) for t in self.inputs}
         for node in nodes:
             for t in node.inputs:

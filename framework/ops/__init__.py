@@ -12,11 +12,12 @@ import numpy as np
 
 from framework import backend
 from framework.graph import tensor as _tensor
-from framework.layers import merging as _merging
+from framework import variables as _variables
+from framework.layers import added_losses as _added_losses, merging as _merging
 from framework.losses import loss as _loss
 from framework.ops import elementwise as _e, loss_ops as _loss_ops, random_ops as _random, reductions as _r, shaping as _s
 from framework.ops import creation as _c, indexing as _i
-from framework.ops import linalg as _la, masks as _masks, nn as _nn
+from framework.ops import linalg as _la, masks as _masks, nn as _nn, updates as _updates
 from framework.ops.operation import REGISTRY, Operation, OpError  # noqa: F401  (the base of every op, its error)
 
 
@@ -81,6 +82,32 @@ def clip(x, x_min, x_max):
 def where(condition, x1, x2):
     """x1 where condition holds, else x2 (no gradient to the condition)."""
     return _e.Where()(condition, x1, x2)
+
+
+def cond(pred, true_fn, false_fn):
+    """true_fn() if pred else false_fn(). A symbolic pred (a scalar or per-sample condition) computes both
+    branches and picks with ops.where: they must give the same shapes, and both branches' updates run."""
+    if not isinstance(pred, _tensor.SymbolicTensor):
+        return true_fn() if bool(np.asarray(pred)) else false_fn()
+    taken, other = true_fn(), false_fn()
+    pairs = list(zip(taken, other)) if isinstance(taken, (list, tuple)) else [(taken, other)]
+    if isinstance(taken, (list, tuple)) and (not isinstance(other, (list, tuple)) or len(taken) != len(other)):
+        raise ValueError("ops.cond: true_fn and false_fn must return the same structure of tensors")
+    for a, b in pairs:
+        if tuple(np.shape(a) if not hasattr(a, "shape") else a.shape) != \
+                tuple(np.shape(b) if not hasattr(b, "shape") else b.shape):
+            raise ValueError(f"ops.cond: true_fn gives shape {tuple(a.shape)}, false_fn {tuple(b.shape)}; "
+                             "both branches must give the same shapes")
+    picked = [where(_condition_for(pred, a), a, b) for a, b in pairs]
+    return type(taken)(picked) if isinstance(taken, (list, tuple)) else picked[0]
+
+
+def _condition_for(pred, value):
+    """A per-sample pred of shape (batch,) broadcast over the other axes of ``value``."""
+    rank = len(value.shape)
+    if pred.batched and len(pred.shape) == 1 and rank > 1:
+        return reshape(pred, (-1,) + (1,) * (rank - 1))
+    return pred
 
 
 def cast(x, dtype):
@@ -480,10 +507,10 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
 # ----- Python operators on symbolic tensors ------------------------------------------------------------------
 def _merge_or(layer_function, op):
     """``a + b`` of two tensors of one shape and dtype stays the merge layer, as in Keras; anything
-    else (constants, variables, broadcasting) is the op."""
+    else (constants, variables, broadcasting, batch statistics) is the op."""
     def apply(a, b):
         both = isinstance(a, _tensor.SymbolicTensor) and isinstance(b, _tensor.SymbolicTensor)
-        if both and a.shape == b.shape and a.dtype == b.dtype:
+        if both and a.shape == b.shape and a.dtype == b.dtype and a.batched and b.batched:
             return layer_function([a, b])
         return op(a, b)
     return apply
@@ -500,10 +527,30 @@ _tensor.install_operators(
 _loss.install_symbolic_call(_loss_ops.symbolic_loss)
 
 
+def _symbolic_update(variable, value, mode):
+    """``variable.assign(value)`` in a traced call(): an update node kept with the trace."""
+    if not _added_losses.tracing():
+        _added_losses.record_update(variable, value)  # refused with the message that says where assign works
+    if variable.trainable:
+        raise TypeError(f"Variable '{variable.path}' is trainable: inside a model training updates it; a call() "
+                        "may update only non-trainable variables (add_weight(..., trainable=False))")
+    token = _updates.AssignVariable(mode).symbolic_call([value, variable])
+    _added_losses.record_update(variable, token)
+    return token
+
+
+def _variable_operator(name, *operands):
+    """``0.9 * self.mean`` in a traced call(): the op reads the variable when each step runs."""
+    return globals()[name](*operands)
+
+
+_variables.install_trace_hooks(_added_losses.tracing, _variable_operator, _symbolic_update)
+
+
 def _register_ops():
     """Every op class in the registry, by class name (model configs name ops this way)."""
     bases = {_e.Unary, _e.Binary, _e.Comparison, _e.NoGradient, _r.Reduction}
-    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _masks, _nn):
+    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _masks, _updates, _nn):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Operation) and value not in bases \
                     and value.__module__ == module.__name__:

@@ -17,7 +17,7 @@ from framework.config.registry import Registry
 from framework.graph.node import Node
 from framework.graph.shapes import format_shape
 from framework.graph.tensor import SymbolicTensor
-from framework.variables import Variable
+from framework.variables import Variable, in_trace
 from framework.utils.naming import snake_case, unique_name
 
 TENSOR, WEIGHT, CONSTANT = "tensor", "weight", "constant"
@@ -49,7 +49,8 @@ class Operation:
 
     # ----- calling --------------------------------------------------------------------------
     def __call__(self, *operands):
-        if any(isinstance(x, SymbolicTensor) for x in operands):
+        if any(isinstance(x, SymbolicTensor) for x in operands) \
+                or (in_trace() and any(isinstance(x, Variable) for x in operands)):
             return self.symbolic_call(operands)
         arrays = [x.value if isinstance(x, Variable) else x for x in operands]
         return self.compute(*arrays)
