@@ -12,7 +12,11 @@ class BackupAndRestore(Callback):
 
     At the start of ``fit`` a backup in ``backup_dir`` is restored (weights, optimizer state,
     random generators, epochs done) and training continues at the next epoch, giving the
-    same result as an uninterrupted run. The backup is deleted when ``fit`` completes.
+    same result as an uninterrupted run. The backup is deleted when ``fit`` completes. Each
+    backup replaces the previous one atomically, so a kill at any moment leaves a whole
+    backup. A program that writes its own final file after ``fit`` (``framework train``
+    writes ``model.fw``) passes ``delete_checkpoint=False`` and calls ``delete_backup()``
+    once that file is written, so no moment exists with neither file on disk.
 
     Args:
         backup_dir: folder for the backup file.
@@ -55,5 +59,12 @@ class BackupAndRestore(Callback):
             self.model.save(self.path)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.path):  # an interrupted fit never gets here
+        if self.delete_checkpoint:  # an interrupted fit never gets here
+            self.delete_backup()
+
+    def delete_backup(self):
+        """Remove the backup file (nothing happens when there is none)."""
+        try:
             os.remove(self.path)
+        except FileNotFoundError:
+            pass

@@ -121,7 +121,9 @@ class CSVLogger(Callback):
     Values are written by Python's ``csv`` module (floats as ``repr``), missing keys as ``NA``,
     1-D iterables as ``"[a, b]"``; rows end with ``\\r\\n`` (the csv 'excel' dialect) and the file
     is flushed after each epoch. ``append=True`` continues an existing file, writing the header
-    only when the file is empty or absent.
+    only when the file is empty or absent. A log key holding a control character (a metric named
+    with a newline, which would start a line of its own in the file) is an error; text values
+    have theirs escaped.
 
     Args:
         filename: path of the CSV file.
@@ -162,7 +164,7 @@ class CSVLogger(Callback):
         def handle_value(k):
             is_zero_dim_ndarray = isinstance(k, np.ndarray) and k.ndim == 0
             if isinstance(k, str):
-                return k
+                return _printable(k)
             if isinstance(k, collections.abc.Iterable) and not is_zero_dim_ndarray:
                 return f'"[{", ".join(map(str, k))}]"'
             return k
@@ -177,6 +179,7 @@ class CSVLogger(Callback):
             for name in expected:
                 if name.startswith("val_") and name not in self.keys:
                     self.keys.append(name)
+            _check_header(self.keys)
 
         if not self.writer:
             class CustomDialect(csv.excel):
@@ -196,3 +199,20 @@ class CSVLogger(Callback):
         if self.csv_file and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
+
+
+def _has_control(text):
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _check_header(keys):
+    """Log keys become the CSV header: refuse control characters (a newline would start a new line)."""
+    for key in keys:
+        if not isinstance(key, str) or _has_control(key):
+            raise ValueError(f"CSVLogger: the log key {repr(key)[:200]} holds control characters (or is not text); "
+                             "name metrics and outputs with plain text")
+
+
+def _printable(text):
+    """A text value with its control characters escaped (``\\n`` written as two characters)."""
+    return text.encode("unicode_escape").decode("ascii") if _has_control(text) else text

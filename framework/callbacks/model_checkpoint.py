@@ -1,5 +1,7 @@
 """``ModelCheckpoint``: save the model or its weights during training."""
 import os
+import re
+import string
 import warnings
 
 from framework.callbacks.callback import REGISTRY, Callback, _print_msg
@@ -12,7 +14,8 @@ class ModelCheckpoint(_MonitorMixin, Callback):
 
     Args:
         filepath: where to save; may name ``{epoch}`` (1-based) and log keys with format specs,
-            e.g. ``"ckpt/model-{epoch:02d}-{val_loss:.3f}.fw"``. Saves are atomic.
+            e.g. ``"ckpt/model-{epoch:02d}-{val_loss:.3f}.fw"``; what a field fills in cannot
+            add a folder (``fill_filepath``). Saves are atomic.
         monitor, mode: what "best" means for ``save_best_only`` (as EarlyStopping).
         save_best_only: save only when the monitored value improves on the best so far.
         save_weights_only: write ``model.save_weights`` files instead of whole models.
@@ -53,11 +56,7 @@ class ModelCheckpoint(_MonitorMixin, Callback):
 
     def _save(self, epoch, batch, logs):
         logs = logs or {}
-        try:
-            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
-        except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"ModelCheckpoint: cannot fill in filepath {self.filepath!r} ({e!r}); available "
-                             f"fields: epoch, batch, {', '.join(logs) or 'no logs'}") from None
+        path = fill_filepath(self.filepath, epoch=epoch + 1, batch=batch, **logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -77,3 +76,26 @@ class ModelCheckpoint(_MonitorMixin, Callback):
         elif self.verbose > 0:
             _print_msg(f"Epoch {epoch + 1}: saving model to {path}")
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
+
+
+def fill_filepath(filepath, **fields):
+    """``filepath`` with ``{epoch}`` and log keys filled in. What a field fills in stays inside its
+    file or folder name: a value that would add a folder or a ``..`` (through a format spec such as
+    ``{epoch:/>8}``) is an error, so a checkpoint lands where the pattern says."""
+    try:
+        path = filepath.format(**fields)
+        skeleton = "".join(text + ("x" if name is not None else "")
+                           for text, name, _, _ in string.Formatter().parse(filepath))
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        raise ValueError(f"ModelCheckpoint: cannot fill in filepath {filepath[:200]!r} ({e!r}); available "
+                         f"fields: {', '.join(fields)}") from None
+    parts, expected = _parts(path), _parts(skeleton)
+    if len(parts) != len(expected) or any(p in ("..", ".") and e != p for p, e in zip(parts, expected)):
+        raise ValueError(f"ModelCheckpoint: filling in filepath {filepath[:200]!r} gave {path[:200]!r}, which adds "
+                         "folders; fields must fill in names only")
+    return path
+
+
+def _parts(path):
+    """The names between path separators."""
+    return re.split("[" + re.escape(os.sep + (os.altsep or "")) + "]", path)

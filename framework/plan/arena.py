@@ -11,13 +11,21 @@ contiguous run a model needs; otherwise they move into a new arena and their
 """
 import numpy as np
 
+from framework.plan.memory import check_bytes
+
 
 class Arena:
-    """One contiguous array holding the values of ``variables``, in order."""
+    """One contiguous array holding the values of ``variables``, in order.
+
+    Args:
+        variables: the ``Variable`` objects to pack (each becomes a view into the arena).
+        dtype: the arena's dtype.
+    """
 
     def __init__(self, variables, dtype):
         self.dtype = np.dtype(dtype)
-        sizes = [int(np.prod(v.shape)) for v in variables]
+        sizes = [int(np.prod(v.shape, dtype=object)) for v in variables]
+        check_bytes(sum(sizes) * self.dtype.itemsize, f"the parameter arena of {len(sizes)} weights")
         self.values = np.empty(sum(sizes), dtype=self.dtype)
         self.offsets = {}
         offset = 0

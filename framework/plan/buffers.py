@@ -6,20 +6,30 @@ reader, so predict needs the largest live set rather than the sum.
 """
 import numpy as np
 
+from framework.plan.memory import check_bytes, memory_limit
+
 
 class Allocator:
-    """Allocates plan buffers; with ``reuse`` freed blocks serve later requests."""
+    """Allocates plan buffers; with ``reuse`` freed blocks serve later requests. A plan whose buffers
+    would exceed ``framework.plan.memory.memory_limit()`` is refused before the allocation.
+
+    Args:
+        reuse: serve later requests from released blocks (inference plans).
+    """
 
     def __init__(self, reuse=False):
         self.reuse = reuse
         self.free = []
         self.nbytes = 0
+        self.limit = memory_limit()
 
     def allocate(self, shape, dtype, zero=False):
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape)) * dtype.itemsize
+        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
         block = self._take(size) if self.reuse else None
         if block is None:
+            if self.nbytes + size > self.limit:
+                check_bytes(self.nbytes + size, f"the plan's buffers (with one of shape {tuple(shape)})")
             block = np.empty(max(size, 1), dtype=np.uint8)
             self.nbytes += block.nbytes
         array = block[:size].view(dtype).reshape(shape)

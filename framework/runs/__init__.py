@@ -28,6 +28,9 @@ This package sits above the rest of ``framework`` (only ``framework.cli`` uses i
 * ``catalog``: what a config may name, from the registries;
 * ``data_sources``: checking and loading data sources;
 * ``checker``, ``model_checks``, ``training_checks``: checking the sections;
+* ``confinement``: where a config may write (the run folder, callback files) and which names it may use;
+* ``sandbox``: building throwaway objects with symbolic weights, random streams untouched;
+* ``data_checks``: the loaded data checked against the model before a run writes anything;
 * ``specs``: what checking hands to building (``Entry``, ``Node``);
 * ``messages``: how problems word paths, values and errors;
 * ``building``: the model and the compile / fit objects from checked specs;

@@ -10,11 +10,11 @@ from framework import activations, callbacks, losses, optimizers
 from framework.layers.core import Input
 from framework.models import Model, Sequential
 from framework.runs.catalog import argument_kind, find
+from framework.runs.confinement import OUTPUT_PATH_ARGUMENTS
 from framework.runs.messages import error_text
 from framework.runs.specs import FAILED, Entry
 from framework.training.data import model_input_names
 
-OUTPUT_PATH_ARGUMENTS = ("filename", "filepath", "log_dir", "backup_dir")  # callback arguments naming files
 _TUPLE_ARGUMENTS = ("input_shape", "target_shape", "dims", "kernel_size", "strides", "pool_size",
                     "dilation_rate", "size", "cropping", "noise_shape")
 
@@ -159,7 +159,8 @@ def compile_args(spec):
 
 
 def output_paths(entry, output):
-    """Relative file paths a callback writes go inside the run's output folder."""
+    """Relative file paths a callback writes go inside the run's output folder (validation has
+    refused absolute and escaping ones unless they came from the command line)."""
     if entry.kind != "callback":
         return {}
     return {k: os.fspath(Path(output) / v) for k, v in entry.args.items()
@@ -167,7 +168,12 @@ def output_paths(entry, output):
 
 
 def model_signature(model):
-    """The model's input names and shapes, output names and output shapes (without the batch axis)."""
+    """The model's input names and shapes, output names and output shapes (without the batch axis),
+    its number of layers, parameters and the bytes its weights take (from their shapes)."""
+    weights = model.weights
     return {"inputs": [(name, tuple(t.shape[1:])) for name, t in zip(model_input_names(model), model.inputs)],
             "outputs": list(model.output_names),
-            "output_shapes": [tuple(t.shape[1:]) for t in model.outputs]}
+            "output_shapes": [tuple(t.shape[1:]) for t in model.outputs],
+            "layers": len(model.layers),
+            "parameters": sum(int(w.value.size) for w in weights),
+            "weight_bytes": sum(int(w.value.nbytes) for w in weights)}

@@ -6,6 +6,7 @@ and ``training_checks`` (compile, data, fit); ``validation`` puts them together.
 """
 from framework.runs import catalog
 from framework.runs.catalog import argument_kind, constructor_params, find, suggestion, unknown_name
+from framework.runs.confinement import name_problem
 from framework.runs.messages import describe, dotted, in_where
 from framework.runs.schema import MISPLACED, SECTION_WHERE, SECTIONS, keys
 from framework.runs.specs import Entry
@@ -100,6 +101,11 @@ class Checker:
             self.report(name_path, unknown_name(kind, name), key=name_path != path)
             return None
         ok = self.arguments(kind, name, obj, args, args_path)
+        if "name" in args and args["name"] is not None:
+            problem = name_problem(args["name"], f"the name of {kind} {name}")
+            if problem:
+                self.report(args_path + ("name",), problem)
+                ok = False
         return Entry(path, kind, name, obj, args) if ok else None
 
     def arguments(self, kind, name, obj, args, path):

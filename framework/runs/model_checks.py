@@ -4,6 +4,7 @@ import numpy as np
 
 from framework.runs.catalog import suggestion
 from framework.runs.checker import Checker, is_int
+from framework.runs.confinement import name_problem
 from framework.runs.messages import describe
 from framework.runs.specs import Node
 
@@ -42,8 +43,7 @@ class ModelChecks(Checker):
         ok = self.section(value, path, "sequential", optional=("input_shape",) if declared else ())
         spec = {"form": "sequential", "name": value.get("name"), "input_shape": None, "layers": [],
                 "output_names": None}
-        if "name" in value and not isinstance(value["name"], str):
-            self.report(path + ("name",), f"model.name must be text, received {describe(value['name'])}")
+        self.model_name(value, path)
         if not isinstance(layers, list) or not layers:
             if "layers" in value:
                 self.report(path + ("layers",), "model.layers must be a non-empty list of layers "
@@ -61,8 +61,7 @@ class ModelChecks(Checker):
         ok = self.section(value, path, "functional")
         spec = {"form": "functional", "name": value.get("name"), "inputs": {}, "nodes": [], "outputs": None,
                 "output_list": True}
-        if "name" in value and not isinstance(value["name"], str):
-            self.report(path + ("name",), f"model.name must be text, received {describe(value['name'])}")
+        self.model_name(value, path)
         inputs = value.get("inputs")
         known = {}  # name -> ("input" | "node", path)
         if isinstance(inputs, dict) and inputs:
@@ -72,6 +71,9 @@ class ModelChecks(Checker):
                     self.report(ipath, f"input names are text, received {describe(name)}", key=True)
                     ok = False
                     continue
+                if name_problem(name, "the input name"):
+                    self.report(ipath, name_problem(name, "the input name"), key=True)
+                    ok = False
                 if isinstance(item, list) or is_int(item):
                     item = {"shape": item}
                 if not self.section(item, ipath, "input", f"model.inputs.{name}"):
@@ -144,6 +146,9 @@ class ModelChecks(Checker):
         if "name" in item and not isinstance(name, str):
             self.report(path + ("name",), f"a node's name is text, received {describe(name)}")
             ok, name = False, None
+        elif name is not None and name_problem(name, "the node name"):
+            self.report(path + ("name",), name_problem(name, "the node name"))
+            ok = False
         if name is not None and name in known:
             first = self.locations.where(known[name][1])[1]
             self.report(path + ("name",), f"the name {name!r} is already used (line {first}); input and node "
@@ -206,6 +211,15 @@ class ModelChecks(Checker):
             elif isinstance(reuse, str):
                 layer_nodes[name] = reuse
         return Node(path, name, entry, reuse, inputs, as_list) if ok else None
+
+    def model_name(self, value, path):
+        """Check ``model.name``: text, and a safe name (it names saved files and logs)."""
+        if "name" not in value or value["name"] is None:
+            return
+        if not isinstance(value["name"], str):
+            self.report(path + ("name",), f"model.name must be text, received {describe(value['name'])}")
+        elif name_problem(value["name"], "model.name"):
+            self.report(path + ("name",), name_problem(value["name"], "model.name"))
 
     def unused(self, spec, path):
         """Report inputs and nodes that no output depends on."""

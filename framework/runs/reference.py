@@ -247,7 +247,12 @@ A data source is one of (paths relative to the config file):
 Every form also takes `start` and `stop` (keep samples `[start:stop]`). Arrays are checked against the model's
 inputs and outputs when loaded (shapes, names, sample counts), and integer inputs become `floatx()`.
 Files are checked when the config is validated (they exist; named arrays and columns are there); the data itself
-is read by `load_data()`.
+is read by `load_data()`. Before training, `framework train` (and `cfg.train()`) checks the loaded data against
+the model, every split, and stops before writing anything when it does not fit: the sample counts differ, a label
+is outside the classes of a sparse loss (`[0, classes)`), a target is NaN or infinite, a binary or categorical
+crossentropy target is outside [0, 1], or an id does not fit an integer input. Each problem is reported at its
+source's line. `framework validate` runs the same check when the data is on this machine (files, the
+`synthetic_*` datasets, `digits`) and names the sources it left unchecked because they would be downloaded.
 
 ## fit
 
@@ -263,12 +268,45 @@ form (`optimizer: adam` becomes `{Adam: {learning_rate: 0.01}}`). Keys are check
 (`unknown key 'epocs' in fit; did you mean 'epochs'?`); problems found later name the `--set` argument instead
 of a line.
 
+## Where a run writes
+
+A config may come from anyone, so what it says about files is confined; what you type on the command line is not.
+
+- **`output`** is a folder inside the current directory or inside the config file's folder (no hidden folder on
+  the way). The config file's own folder is accepted only when it already holds a run (`config.yaml` next to
+  `model.fw`, `history.csv` or `backup/`): that is the resolved config `framework train` writes there, which can
+  be trained or validated again as is. An absolute path elsewhere, `..` or a symbolic link out is an error;
+  `--output DIR` or `--set output=DIR` choose any folder.
+- **Files callbacks write** (`CSVLogger`'s `filename`, `ModelCheckpoint`'s `filepath`, `BackupAndRestore`'s
+  `backup_dir`, any `log_dir`) are relative paths inside the run folder. An absolute path, `~`, `..`, a symbolic
+  link out of the folder (links are resolved) or a hidden name (`.bashrc`) is an error at its line, naming the
+  key. A `ModelCheckpoint` pattern fills in plain fields only (`{epoch:02d}`, `{val_loss:.3f}`), and what a field
+  fills in cannot add a folder. A path given with `--set fit.callbacks.0.CSVLogger.filename=/any/where.csv` is
+  used as given (the written `config.yaml` keeps it, so training from that file again needs the same `--set`).
+- **Names** that reach log keys, CSV headers and file names (a layer's, metric's, loss's or any class's `name`
+  argument, input and node names, `model.name`) start with a letter or `_` and continue with letters, digits,
+  `_`, `.` or `-`, at most 128 characters.
+
+In Python, `CSVLogger(filename=...)`, `ModelCheckpoint(filepath=...)` and the others take any path: the
+confinement is for configs. `CSVLogger` refuses a log key holding a control character (a newline would start a
+line of its own in the file) whichever way it was made.
+
+## Sizes
+
+The model is built symbolically while validating: weights are zero arrays whose memory is never touched and no
+initializer runs, so validating a model of any size costs almost nothing, and the parameter count
+(`framework validate` prints it) comes from the shapes. A weight, or all of them together, larger than the
+machine's memory (`FRAMEWORK_MEMORY_LIMIT`, bytes, replaces that limit) is an error at the layer's line naming
+the layer and the bytes. `fit.class_weight` keys must be classes of the output: `0` to its number of classes - 1.
+
 ## Safety
 
-The file is parsed with `yaml.compose` and `yaml.SafeLoader`, and only the YAML core schema is constructed
+The file is parsed by the library's bounded YAML reader (`framework.config.bounded_yaml`, see
+[saving: Security](saving.md#security)), and only the YAML core schema is constructed
 (mappings, lists, strings, numbers, booleans, null; dates stay text). Any other tag, such as
 `!!python/object/apply:os.system`, is an error naming its line. Duplicate keys are errors. Anchors, aliases and
-`<<` merges work; recursive aliases and documents that expand to more than a million values are refused.
+`<<` merges work; recursive aliases, documents that expand to more than a million values (an alias counts at
+every use), nesting deeper than 200 levels and files over 16 MiB are refused before any value is built.
 
 ## Python API
 
@@ -279,13 +317,17 @@ cfg = load_run_config("configs/mlp.yaml", overrides=["fit.epochs=1"])  # RunConf
 framework.utils.set_random_seed(cfg.seed)         # if cfg.seed is not None
 model = cfg.build_model()                         # built, not compiled; fresh weights on every call
 model.compile(**cfg.compile_args())               # optimizer, loss(es), metrics as objects
-x, y, validation, test = cfg.load_data()          # validation / test: (x, y) or None
+data = x, y, validation, test = cfg.load_data()   # validation / test: (x, y) or None
+cfg.check_data(model, data)                       # ConfigError at the source's line if the data does not fit
 cfg.output.mkdir(parents=True, exist_ok=True)     # callbacks write their files there
 model.fit(x, y, validation_data=validation, **cfg.fit_args())
 cfg.resolved()                                    # everything resolved, as plain data; cfg.to_yaml() as text
 ```
 
 `cfg.train()` does all of this and evaluates on the test data: `(model, history, test_logs)`.
+`load_run_config(path, overrides, output=DIR)` replaces the config's run folder, as `--output` does;
+`cfg.parameters` and `cfg.layer_count` come from the symbolic build, and `cfg.check_local_data()` is what
+`framework validate` runs on the data (it returns the sources it left unchecked).
 `ConfigError(problems)` is a `ValueError`; `problems` is a list of `Problem(source, line, message)` and
 `str(error)` lists them, one per line.
 

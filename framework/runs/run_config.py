@@ -7,14 +7,14 @@ trains and evaluates (``train()``), and gives the config back fully resolved
 checked here that validation has not checked already, except the data itself.
 """
 import copy
-import os
 from pathlib import Path
 
 import numpy as np
 
 from framework import backend
 from framework.graph.shapes import format_shape
-from framework.runs import building
+from framework.runs import building, data_checks
+from framework.runs.confinement import run_folder
 from framework.runs.data_sources import DataLoadError, load_source
 from framework.runs.messages import error_text
 from framework.runs.schema import DATASET_DEFAULT_SPLIT, SECTIONS, keys
@@ -39,9 +39,10 @@ class RunConfig:
         data_spec: the checked data spec, sources normalized (``TrainingChecks.data``).
         fit_spec: ``{'callbacks': [Entry, ...]}`` (``TrainingChecks.fit``).
         signature: the model's input / output names and shapes (``building.model_signature``).
+        output: the run's folder as validation resolved it (default: from the config, as ``run_folder``).
     """
 
-    def __init__(self, raw, model_spec, compile_spec, data_spec, fit_spec, signature):
+    def __init__(self, raw, model_spec, compile_spec, data_spec, fit_spec, signature, output=None):
         self.raw = raw
         self.path = raw.path
         self._model = model_spec
@@ -52,11 +53,7 @@ class RunConfig:
         data = raw.data
         self.seed = data.get("seed")
         self.description = data.get("description")
-        output = data.get("output")
-        if output is None:
-            stem = self.path.stem if self.path is not None else "run"
-            output = Path("runs") / stem
-        self.output = Path(os.path.abspath(os.path.expanduser(os.fspath(output))))
+        self.output = Path(output) if output is not None else run_folder(data.get("output"), self.path)
 
     # -- what the model looks like -------------------------------------------------------------------
     @property
@@ -66,6 +63,21 @@ class RunConfig:
     @property
     def output_names(self):
         return list(self._signature["outputs"])
+
+    @property
+    def data_spec(self):
+        """The checked data section: sources normalized, data paths absolute."""
+        return self._data
+
+    @property
+    def parameters(self):
+        """The model's number of parameters, counted while validating (no weights allocated)."""
+        return self._signature["parameters"]
+
+    @property
+    def layer_count(self):
+        """The model's number of layers (top level), as validation built it."""
+        return self._signature["layers"]
 
     # -- building ------------------------------------------------------------------------------------
     def build_model(self):
@@ -122,6 +134,17 @@ class RunConfig:
                 loaded[slot] = (self._normalize(x, stats), y)
         x, y = loaded["train"]
         return x, y, loaded["validation"], loaded["test"]
+
+    def check_data(self, model, data):
+        """ConfigError, at each ``data.<split>`` line, when the loaded ``data`` (``load_data()``'s
+        result) cannot train or evaluate the compiled ``model``: labels out of range for the loss,
+        NaN targets, class weights, ... (``framework.runs.data_checks``). Nothing is written."""
+        data_checks.check_run_data(self, model, data)
+
+    def check_local_data(self):
+        """Check the data without building real weights, when no source needs a download (what
+        ``framework validate`` does); returns the sources left unchecked."""
+        return data_checks.check_local_data(self)
 
     def _prepare(self, slot, x, y):
         """Arrange x / y by the model's input / output names, reshape, one-hot, cast; check shapes."""
@@ -224,9 +247,10 @@ class RunConfig:
         ``(model, history, test_logs)``; ``test_logs`` is a dict, or None without test data."""
         if self.seed is not None:
             set_random_seed(self.seed)
-        x, y, validation, test = self.load_data()
+        data = x, y, validation, test = self.load_data()
         model = self.build_model()
         model.compile(**self.compile_args())
+        self.check_data(model, data)
         args = self.fit_args()
         if verbose is not None:
             args["verbose"] = verbose

@@ -39,7 +39,9 @@ SECTIONS = {
         Field("seed", "integer or null", None, "calls `framework.utils.set_random_seed(seed)` before the model "
                                                "is built: weights, shuffles and dropout repeat exactly"),
         Field("output", "path or null", None, "the run's folder (relative to the current directory); default "
-                                              "`runs/<config file name without .yaml>`"),
+                                              "`runs/<config file name without .yaml>`; must lie inside the "
+                                              "current directory or the config file's folder (see "
+                                              "[Where a run writes](#where-a-run-writes))"),
         Field("description", "text or null", None, "free text, kept in the resolved config"),
     ],
     "sequential": [
@@ -94,8 +96,8 @@ SECTIONS = {
     "fit": [
         Field("epochs", "integer >= 1", 1, "number of epochs"),
         Field("batch_size", "integer >= 1", 32, "samples per step"),
-        Field("callbacks", "list of callbacks", [], "`- Name: {arguments}`; relative file paths they write "
-                                                    "(e.g. CSVLogger's filename) are inside `output`"),
+        Field("callbacks", "list of callbacks", [], "`- Name: {arguments}`; the file paths they write "
+                                                    "(e.g. CSVLogger's filename) are relative, inside `output`"),
         Field("verbose", "auto, 0, 1 or 2", "auto", "progress output"),
         Field("shuffle", "boolean", True, "shuffle the training data every epoch"),
         Field("initial_epoch", "integer >= 0", 0, "epoch to start from"),
@@ -104,7 +106,8 @@ SECTIONS = {
         Field("validation_batch_size", "integer >= 1 or null", None, "validation batch size (default: "
                                                                      "`batch_size`)"),
         Field("validation_freq", "integer >= 1", 1, "validate every this many epochs"),
-        Field("class_weight", "mapping or null", None, "class index -> weight of its samples in the loss"),
+        Field("class_weight", "mapping or null", None, "class index (0 to the number of output classes - 1) "
+                                                       "-> weight of its samples in the loss"),
     ],
 }
 

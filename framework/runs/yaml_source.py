@@ -6,16 +6,20 @@ None) and a ``Locations`` table mapping each value's path, e.g.
 it came from, so every later problem can be reported as ``file:line: message``.
 
 Only the YAML core schema is constructed, by this module, from the node tree
-that ``yaml.compose`` with ``yaml.SafeLoader`` builds: any other tag
-(``!!python/object``, ``!!binary``, ``!custom``, ...) is an error naming its
-line, nothing is ever imported or called. Anchors, aliases and ``<<`` merge
-keys work; recursive aliases and alias bombs are refused.
+that the library's bounded reader (``framework.config.bounded_yaml``, a
+``yaml.SafeLoader`` composer with limits on size, alias expansion and nesting)
+builds: any other tag (``!!python/object``, ``!!binary``, ``!custom``, ...) is an
+error naming its line, nothing is ever imported or called. Anchors, aliases and
+``<<`` merge keys work; recursive aliases, alias bombs and too-deep nesting are
+refused before any value is built.
 """
 import os
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from framework.config.bounded_yaml import MAX_BYTES, YAMLLimitError, compose_yaml, cut, short
 
 _CORE = "tag:yaml.org,2002:"
 MAX_VALUES = 1_000_000  # values built from one document (aliases count each time they are expanded)
@@ -191,13 +195,13 @@ class _Builder:
             try:
                 return self.scalars.construct_yaml_int(node)
             except ValueError:
-                self._problem(node, f"{node.value!r} is not an integer")
+                self._problem(node, f"{short(node.value)} is not an integer")
                 return None
         if tag == _CORE + "float":
             try:
                 return self.scalars.construct_yaml_float(node)
             except ValueError:
-                self._problem(node, f"{node.value!r} is not a number")
+                self._problem(node, f"{short(node.value)} is not a number")
                 return None
         self._problem(node, _tag_message(tag))
         return None
@@ -249,17 +253,14 @@ def _tag_message(tag):
 
 
 def parse_yaml(text, source, locations=None):
-    """``(data, locations)`` from YAML text; ConfigError (with lines) on syntax errors or bad tags."""
+    """``(data, locations)`` from YAML text; ConfigError (with lines) on syntax errors, bad tags, or
+    a text past the bounded reader's limits (framework.config.bounded_yaml: size, alias expansion,
+    nesting)."""
     locations = locations if locations is not None else Locations(source)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = None if mark is None else mark.line + 1
-        what = " ".join(s for s in (e.context, e.problem) if s)
-        raise ConfigError([Problem(source, line, f"YAML syntax error: {what}")]) from None
-    except yaml.YAMLError as e:
-        raise ConfigError([Problem(source, None, f"YAML error: {e}")]) from None
+        node = compose_yaml(text, source)
+    except YAMLLimitError as e:
+        raise ConfigError([Problem(source, e.line, e.problem)]) from None
     if node is None:
         return None, locations
     builder = _Builder(locations)
@@ -273,12 +274,16 @@ def read_yaml(path):
     """``(data, locations)`` from a YAML file, read safely (see the module docstring)."""
     source = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # the bounded reader refuses a longer text
     except OSError as e:
         raise ConfigError([Problem(source, None, f"cannot read the config: {e.strerror or e}")]) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError([Problem(source, None, f"the config is larger than {MAX_BYTES:,} bytes, the limit")])
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(source, None, f"the config is not UTF-8 text: {e}")]) from None
+        raise ConfigError([Problem(source, None, f"the config is not UTF-8 text: {cut(e)}")]) from None
     return parse_yaml(text, source)
 
 

@@ -6,18 +6,24 @@ its calls in this model: every call names the tensors it consumed as
 model's execution order, so a layer called twice (shared weights) has calls 0 and 1.
 Nested models appear as layers whose config is their own model config.
 
-Rebuilding looks every class name up in a registry; nothing is imported.
+Rebuilding looks every class name up in a registry; nothing is imported. Models may nest at
+most ``MAX_NESTING`` deep; a malformed config (a missing key, a wrong type) is a ValueError
+naming where it was read from, never a KeyError or TypeError from inside.
 """
 import json
+import threading
 
 import yaml
 
+from framework.config.bounded_yaml import cut, load_yaml, short
 from framework.graph.node import apply_layer
 from framework.layers.core import Input
 from framework.layers.serialization import MODELS, build_layer, layer_config, plain
 from framework.ops import REGISTRY as OPS, Operation
 
 FORMAT = "framework.model/1"
+MAX_NESTING = 50  # models inside models; a config nesting deeper is refused before Python's stack runs out
+_building = threading.local()
 
 
 def model_config(model):
@@ -71,6 +77,17 @@ def _structure(kind, keys, refs):
 
 def model_from_config(config, sequential=None):
     """Rebuild a model from ``model_config`` output (weights are freshly initialized)."""
+    depth = getattr(_building, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise ValueError(f"model config: models nested more than {MAX_NESTING} deep; refusing")
+    _building.depth = depth + 1
+    try:
+        return _model_from_config(config, sequential)
+    finally:
+        _building.depth = depth
+
+
+def _model_from_config(config, sequential):
     Model, Sequential = MODELS.lookup("Functional"), MODELS.lookup("Sequential")
     if not isinstance(config, dict) or "layers" not in config:
         raise ValueError(f"A model config is a mapping with 'layers'; received {type(config).__name__}")
@@ -151,15 +168,30 @@ def model_from_document(document, source):
         raise ValueError(f"{source}: not a model config (expected 'class_name' and 'config' keys)")
     if document["class_name"] not in ("Functional", "Sequential"):
         raise ValueError(f"{source}: class_name must be 'Functional' or 'Sequential', "
-                         f"received {document['class_name']!r}")
-    return model_from_config(document["config"], sequential=document["class_name"] == "Sequential")
+                         f"received {short(document['class_name'])}")
+    try:
+        return model_from_config(document["config"], sequential=document["class_name"] == "Sequential")
+    except KeyError as e:
+        raise ValueError(f"{source}: malformed model config: missing key "
+                         f"{short(e.args[0] if e.args else None)}") from None
+    except (TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"{source}: malformed model config ({type(e).__name__}: {cut(e, 300)})") from None
+    except RecursionError:
+        raise ValueError(f"{source}: the model config is nested too deeply to rebuild") from None
 
 
 def model_from_yaml(text):
-    """A model from ``model.to_yaml()`` text (read with yaml.safe_load: no Python tags)."""
-    return model_from_document(yaml.safe_load(text), "model YAML")
+    """A model from ``model.to_yaml()`` text, read by the bounded safe YAML reader (no Python
+    tags; limits on size, alias expansion and nesting: framework.config.bounded_yaml)."""
+    return model_from_document(load_yaml(text, "model YAML"), "model YAML")
 
 
 def model_from_json(text):
     """A model from ``model.to_json()`` text."""
-    return model_from_document(json.loads(text), "model JSON")
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise ValueError("model JSON: nested too deeply to read") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"model JSON: not valid JSON ({cut(e)})") from None
+    return model_from_document(document, "model JSON")

@@ -62,15 +62,28 @@ def source_views(xs, ys, sws):
 
 
 class ArrayBatches:
-    """Batches of ``batch_size`` rows of arrays; the last one may be smaller."""
+    """Batches of ``batch_size`` rows of arrays; the last one may be smaller.
+
+    Arrays of 0 rows: with targets (fit, evaluate, validation) a ValueError, as Keras refuses empty
+    data; without (predict) one empty batch, so predict returns outputs of 0 rows.
+
+    Args:
+        xs, ys, sws: the inputs, targets (None for predict) and sample weights, adapted.
+        batch_size: rows per batch.
+        shuffle: a new seeded order every epoch.
+        steps: batches per epoch (default: all of the data).
+    """
 
     def __init__(self, xs, ys, sws, batch_size, shuffle=False, steps=None):
         self.n = len(xs[0])
+        if self.n == 0 and ys is not None:
+            raise ValueError("The data has no samples (x and y have 0 rows): training and evaluation need at "
+                             "least one sample")
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.views = source_views(xs, ys, sws)
         self.sample_shapes = sample_shapes(xs)
-        full = math.ceil(self.n / batch_size)
+        full = max(math.ceil(self.n / batch_size), 1)
         self.steps = full if steps is None else int(steps)
         if self.steps > full:
             warnings.warn(f"{self.steps} steps requested but the data holds only {full} batches of "
@@ -87,7 +100,16 @@ class ArrayBatches:
 
 
 class StreamBatches:
-    """Batches from a generator (``steps`` per epoch, or until it ends) or a PyDataset."""
+    """Batches from a generator (``steps`` per epoch, or until it ends) or a PyDataset.
+
+    Args:
+        model: the model whose ``_prepare`` validates each batch.
+        data: a generator, iterator or ``PyDataset``.
+        steps: batches per epoch (default: a PyDataset's length, or until the generator ends).
+        shuffle: visit a PyDataset's batches in a new seeded order every epoch.
+        need_targets: batches must carry targets (fit, evaluate).
+        class_weight: weights by class, applied to each batch's targets.
+    """
 
     def __init__(self, model, data, steps=None, shuffle=False, need_targets=True, class_weight=None):
         self.model = model
@@ -123,6 +145,9 @@ class StreamBatches:
     def _batch(self, batch):
         x, y, sample_weight = unpack_batch(batch, self.need_targets)
         xs, ys, sws = self.model._prepare(x, y, sample_weight, self.class_weight, need_targets=self.need_targets)
+        if len(xs[0]) == 0:
+            raise ValueError("A batch from the generator or PyDataset has no samples (0 rows); every batch "
+                             "needs at least one")
         shapes = sample_shapes(xs)
         xs, ys, sws = source_views(xs, ys, sws)
         return len(xs[0]), shapes, functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)

@@ -2,7 +2,10 @@
 
 Everything here runs once per fit/evaluate/predict call, never per step:
 shapes are checked, sample counts compared, and each array made C-contiguous
-with a 2-D (samples, features) view that the batch gather reads.
+with a 2-D (samples, features) view that the batch gather reads. Floats the gather
+cannot read (float16) are cast to the model's float dtype; data for an integer input
+is checked to fit it before it is narrowed; class weights are checked against the
+output's classes (docs/training.md, "Data types and checks").
 """
 import numpy as np
 
@@ -45,21 +48,69 @@ def adapt_inputs(model, x):
     """Model inputs as contiguous arrays, checked against the declared shapes."""
     fast = getattr(model, "_single_input_tail", None)
     if fast is not None and type(x) is np.ndarray and x.shape[1:] == fast and x.flags.c_contiguous \
-            and x.dtype.kind in "biuf":
+            and _copies_exactly(x.dtype, model.inputs[0].dtype):
         return [x]
     if x is None:
         raise ValueError("No input data: pass x")
     arrays = [as_array(a, f"input '{n}'") for a, n in zip(structure_to_list(x, model_input_names(model), "x"),
                                                           model_input_names(model))]
     if getattr(model, "built", False) and model.inputs:
-        for array, tensor, name in zip(arrays, model.inputs, model_input_names(model)):
+        for i, (array, tensor, name) in enumerate(zip(arrays, model.inputs, model_input_names(model))):
             expected = tensor.shape[1:]
             received = array.shape[1:]
             if len(expected) != len(received) or any(e is not None and e != r for e, r in zip(expected, received)):
                 raise ValueError(f"Input '{name}' expects samples of shape {format_shape(expected)} "
                                  f"(data of shape {format_shape((None,) + tuple(expected))}), received data of shape "
                                  f"{format_shape(array.shape)}")
+            if not _copies_exactly(array.dtype, tensor.dtype):
+                arrays[i] = fit_input_dtype(array, tensor.dtype, name, _float_dtype(model))
     return arrays
+
+
+#: the float dtypes the batch gather reads; other floats (float16, longdouble) are cast first
+GATHER_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _copies_exactly(data_dtype, input_dtype):
+    """True when data of ``data_dtype`` goes into an input of ``input_dtype`` as is: no cast of an
+    unsupported float, no integer narrowing that could change a value."""
+    target = np.dtype(input_dtype)
+    if data_dtype.kind == "f" and data_dtype not in GATHER_FLOATS:
+        return False
+    if target.kind in "iub":
+        return np.can_cast(data_dtype, target, "safe")
+    return data_dtype.kind in "biuf"
+
+
+def _float_dtype(model):
+    dtype = getattr(model, "arena_dtype", None)
+    return np.dtype(dtype()) if dtype is not None else np.dtype(np.float32)
+
+
+def fit_input_dtype(array, input_dtype, name, float_dtype):
+    """``array`` ready for an input of ``input_dtype``: floats the gather cannot read (float16,
+    longdouble) cast to the model's ``float_dtype`` (as Keras casts inputs); for an integer input,
+    values that would change when narrowed (an int64 id of 2**32 + 3 into int32 is 3) are refused,
+    naming the input, the first such sample and the range."""
+    target = np.dtype(input_dtype)
+    if array.dtype.kind == "f" and array.dtype not in GATHER_FLOATS:
+        array = array.astype(float_dtype if target.kind == "f" else np.float64)
+    if target.kind not in "iu" or np.can_cast(array.dtype, target, "safe") or array.size == 0:
+        return array
+    info = np.iinfo(target)
+    flat = array.reshape(len(array), -1) if len(array) else array
+    low, high = flat.min(), flat.max()
+    if array.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(high)):
+        bad = ~np.isfinite(flat)
+    elif low < info.min or high > info.max:
+        bad = (flat < info.min) | (flat > info.max)
+    else:
+        return array
+    sample, position = np.unravel_index(int(np.flatnonzero(bad.reshape(-1))[0]), flat.shape)
+    value = flat[sample, position].item()
+    raise ValueError(f"Input '{name}' is {target.name}, but sample {sample} of the data ({array.dtype.name}) holds "
+                     f"{value}, which {target.name} cannot hold (it holds [{info.min}, {info.max}]); casting it "
+                     f"would silently change it. Give ids within that range, or declare Input(dtype=...) wide enough")
 
 
 def model_input_names(model):
@@ -79,6 +130,8 @@ def adapt_targets(y, output_names, target_shapes, loss_names):
             out.append(None)
             continue
         array = as_array(array, f"target '{name}'")
+        if array.dtype.kind == "f" and array.dtype not in GATHER_FLOATS:  # float16 targets, as Keras casts them
+            array = array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
         tail = tuple(shape[1:])
         if array.shape[1:] != tail:
             if all(d is not None for d in tail) and array.size == array.shape[0] * int(np.prod(tail)) and \
@@ -112,8 +165,9 @@ def check_sample_counts(groups):
     return first
 
 
-def sample_weights_per_output(sample_weight, class_weight, targets, output_names):
-    """One float64 (N,) weight array per output (None where all ones)."""
+def sample_weights_per_output(sample_weight, class_weight, targets, output_names, outputs=None):
+    """One float64 (N,) weight array per output (None where all ones). ``outputs`` (the model's
+    output tensors) give the number of classes that ``class_weight`` keys must lie below."""
     n_out = len(output_names)
     if sample_weight is None:
         weights = [None] * n_out
@@ -136,15 +190,52 @@ def sample_weights_per_output(sample_weight, class_weight, targets, output_names
                              "weights into sample_weight")
         if n_out > 1:
             raise ValueError("class_weight is only supported for models with a single output")
-        y = targets[0]
-        labels = y.reshape(len(y), -1)
-        labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
-        labels = np.rint(labels).astype(np.int64) if labels.dtype.kind == "f" else labels.astype(np.int64)
-        if labels.size and labels.min() < 0:
-            raise ValueError(f"class_weight needs class labels >= 0, found {labels.min()}")
-        # classes missing from class_weight count 1.0, as in Keras
-        table = np.ones(max([int(k) for k in class_weight] + [int(labels.max()) if labels.size else 0]) + 1)
-        for k, v in class_weight.items():
-            table[int(k)] = v
-        result[0] = table[labels]
+        classes = output_classes(outputs[0].shape) if outputs else None
+        result[0] = class_weights_of(class_weight, targets[0], classes, output_names[0])
     return result
+
+
+def output_classes(shape):
+    """The number of classes an output of ``shape`` scores: its last axis (2 for a single unit),
+    or None when unknown."""
+    last = shape[-1] if len(shape) > 1 else 1
+    return None if last is None else max(int(last), 2)
+
+
+def class_weights_of(class_weight, y, classes, name):
+    """Per-sample weights from ``class_weight`` ({class index: weight}) and targets ``y`` (labels or
+    one-hot rows). Keys must be class indices in ``[0, classes)``; classes not given weigh 1.0 (as
+    Keras). Nothing is allocated per class: an absurd key costs nothing but its error."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict mapping class indices to weights, received "
+                        f"{type(class_weight).__name__}")
+    table = {}
+    for key, weight in class_weight.items():
+        shown = repr(key)[:200]
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer, float, np.floating)) or \
+                not float(key).is_integer():
+            raise ValueError(f"class_weight key {shown} is not a class index (an integer >= 0)")
+        index = int(key)
+        if index < 0:
+            raise ValueError(f"class_weight key {index} is negative; keys are class indices from 0"
+                             + (f" to {classes - 1}" if classes else "") + " (a negative key does not count "
+                             "from the end)")
+        if classes is not None and index >= classes:
+            raise ValueError(f"class_weight key {index} is out of range: output '{name}' has {classes} classes, "
+                             f"so keys lie in [0, {classes - 1}]")
+        try:
+            table[index] = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"class_weight[{index}] must be a number, received {repr(weight)[:200]}") from None
+    labels = y.reshape(len(y), -1)
+    labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
+    if labels.dtype.kind == "f":
+        if labels.size and not np.isfinite(labels).all():
+            raise ValueError(f"class_weight needs finite class labels; output '{name}' has "
+                             f"{labels[~np.isfinite(labels)][0]} at sample {int(np.flatnonzero(~np.isfinite(labels))[0])}")
+        labels = np.rint(labels)
+    labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"class_weight needs class labels >= 0, found {labels.min()}")
+    found, inverse = np.unique(labels, return_inverse=True)
+    return np.array([table.get(int(c), 1.0) for c in found], dtype=np.float64)[inverse.reshape(-1)]

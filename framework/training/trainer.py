@@ -222,7 +222,7 @@ class Trainer:
             raise ValueError(f"Model '{self.name}' needs targets y for training and evaluation")
         loss_names = [getattr(s.loss, "name", None) for s in specs]
         ys = data_adapter.adapt_targets(y, self.output_names, target_shapes, loss_names)
-        sws = data_adapter.sample_weights_per_output(sample_weight, class_weight, ys, self.output_names)
+        sws = data_adapter.sample_weights_per_output(sample_weight, class_weight, ys, self.output_names, self.outputs)
         data_adapter.check_sample_counts([("x", xs), ("y", ys), ("sample_weight", sws)])
         return xs, ys, sws
 
