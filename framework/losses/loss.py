@@ -142,6 +142,8 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if SYMBOLIC_CALL and any(hasattr(v, "node") for v in (y_true, y_pred, sample_weight)):
             return SYMBOLIC_CALL[0](self, y_true, y_pred, sample_weight)
+        if TAPE_CALL and self.has_plan_step() and TAPE_CALL[0]((y_true, y_pred, sample_weight)):
+            return TAPE_CALL[1](self, y_true, y_pred, sample_weight)  # recorded by a GradientTape
         y_true, y_pred = _as_arrays(y_true, y_pred, self.dtype)
         values, mask = self._values_and_mask(y_true, y_pred)
         out = reduce_weighted_values(values, sample_weight, mask, self.reduction)
@@ -231,6 +233,15 @@ class Loss:
 
 #: how a loss computes on symbolic tensors (a graph node), installed by framework.ops from above
 SYMBOLIC_CALL = []
+
+
+#: (tracks(values), call(loss, y_true, y_pred, sample_weight)): a loss on arrays a GradientTape records
+TAPE_CALL = []
+
+
+def install_tape_call(tracks, call):
+    """Set how a loss called on arrays a gradient tape records is computed (framework.training.tape)."""
+    TAPE_CALL[:] = [tracks, call]
 
 
 def install_symbolic_call(function):

@@ -18,6 +18,8 @@ from framework.config.registry import custom_object_scope
 from framework.layers.serialization import MODELS
 from framework.models.summary import summary_text
 from framework.saving import archive, model_config
+from framework.training import tape
+from framework.training.custom_steps import CustomSteps
 from framework.training.trainer import Trainer
 from framework.utils.naming import snake_case, unique_name
 
@@ -42,7 +44,7 @@ def _structure(value, what):
 
 
 @MODELS.register("Functional")
-class Model(Trainer, Layer):
+class Model(CustomSteps, Trainer, Layer):
     """A model from ``inputs`` to ``outputs`` (tensors, lists or dicts of tensors).
 
     Args:
@@ -54,10 +56,11 @@ class Model(Trainer, Layer):
     has_graph = True
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        subclassed = inputs is None and outputs is None and _defines_call(type(self))
+        subclassed = inputs is None and outputs is None and (
+            _defines_call(type(self)) or any(self.overrides_step(step) for step in ("train_step", "test_step")))
         if not subclassed and (inputs is None or outputs is None):
             raise TypeError("Model needs inputs and outputs: Model(inputs, outputs), or a subclass that "
-                            "defines call()")
+                            "defines call() (or train_step, for a model of models such as a GAN)")
         default = snake_case(type(self).__name__) if subclassed else "functional"
         Layer.__init__(self, name=name or unique_name(default), trainable=trainable, **kwargs)
         Trainer.__init__(self)
@@ -273,6 +276,8 @@ class Model(Trainer, Layer):
         return shapes[0] if len(shapes) == 1 else shapes
 
     def _call_eager(self, inputs, training=False):
+        if tape.recording_tapes():  # inside a GradientTape: the tape plan runs, and is recorded
+            return tape.record_model_call(self, inputs, bool(training))
         return self.call_on_arrays(inputs, training=bool(training))
 
     # ----- config, files, summary -------------------------------------------------------------

@@ -52,6 +52,8 @@ class Operation:
         if any(isinstance(x, SymbolicTensor) for x in operands) \
                 or (in_trace() and any(isinstance(x, Variable) for x in operands)):
             return self.symbolic_call(operands)
+        if TAPE and TAPE[0].wants(operands):  # a GradientTape records this op on its arrays
+            return TAPE[0].record(self, operands)
         arrays = [x.value if isinstance(x, Variable) else x for x in operands]
         return self.compute(*arrays)
 
@@ -176,6 +178,15 @@ class Operation:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+#: the recorder of gradient tapes (framework.training.tape installs it): ``wants(operands)`` and
+#: ``record(op, operands)``; ops sit below training, so the tape reaches them through this hook
+TAPE = []
+
+
+def install_tape(recorder):
+    TAPE[:] = [recorder]
 
 
 #: every op class by its class name: how a model config names the ops it uses

@@ -29,6 +29,7 @@ import numpy as np
 from framework import schedules
 from framework.config.registry import Registry
 from framework.kernels import optimizers as kernels
+from framework.optimizers import applying
 
 _FLOAT, _SCHEDULE, _STEP_CALLABLE, _CALLABLE = range(4)
 
@@ -196,6 +197,20 @@ class Optimizer:
         def step():
             self._apply(params, grads, starts, stops, cast)
         return step
+
+    # ----- custom training steps -----------------------------------------------------------------
+    def apply(self, grads, trainable_variables=None):
+        """Update ``trainable_variables`` from ``grads`` (one array per variable), as Keras's
+        ``optimizer.apply``: one fused kernel over the variables (framework.optimizers.applying)."""
+        if trainable_variables is None:
+            raise ValueError(f"{type(self).__name__}.apply needs the variables the gradients belong to: "
+                             "optimizer.apply(grads, model.trainable_variables)")
+        applying.apply(self, grads, trainable_variables)
+
+    def apply_gradients(self, grads_and_vars):
+        """``apply`` for pairs (gradient, variable), as ``zip(grads, model.trainable_variables)``."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     # ----- one step -----------------------------------------------------------------------------
     def _apply(self, params, grads, starts, stops, cast):

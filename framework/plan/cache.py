@@ -100,6 +100,28 @@ class PlanCache:
             self._plans.move_to_end(key)
             self._evict()
 
+    def acquire(self, key, build):
+        """A plan of ``key`` locked for the caller until ``release(plan)``: an idle one of the pool, a
+        new one while the pool has room, else a new plan kept outside the cache (a gradient tape holds
+        one plan per model call until its gradient is taken, and must never wait for itself)."""
+        with self.guard:
+            pool = self._fresh_pool(key)
+            for plan in pool:
+                if plan.lock.acquire(blocking=False):
+                    self._plans.move_to_end(key)
+                    return plan
+            plan = build()
+            plan.lock.acquire()
+            if len(pool) < self.pool_size:
+                self._plans.setdefault(key, []).append(plan)
+                self._plans.move_to_end(key)
+                self._evict()
+            return plan
+
+    @staticmethod
+    def release(plan):
+        plan.lock.release()
+
     @contextlib.contextmanager
     def checkout(self, key, build):
         """Context manager: a plan of ``key`` that no other thread is running, made with ``build()``

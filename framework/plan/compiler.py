@@ -33,7 +33,7 @@ class LossSpec:
 
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
-                 training=None, input_gradients=False, input_shapes=None):
+                 training=None, input_gradients=False, input_shapes=None, external_seeds=False):
     """Build a Plan. ``model``: anything with ``flat_graph(input_shapes, training)`` returning its layer
     calls as ``framework.graph.flattening.flatten_model`` makes them (the compiler imports
     nothing of the graph or the layers: it calls what it is given). ``specs``: one LossSpec per output (train/eval); ``grad_views``:
@@ -41,13 +41,17 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     overrides the mode's training flag (``model(x, training=True)``); ``input_gradients``
     makes a train plan also compute d(loss)/d(inputs) into ``plan.input_grads``;
     ``input_shapes`` gives the sample shape of each input of a model declared with
-    unknown sizes (see framework.graph.flattening)."""
+    unknown sizes (see framework.graph.flattening). ``external_seeds`` (train mode, no specs): the
+    backward starts from gradients the caller writes into ``plan.output_grads`` (one per output) and
+    ``plan.term_grads`` (one per ``add_loss`` term, filled with d(target)/d(term)), as a gradient
+    tape drives it (framework.training.tape)."""
     if mode not in MODES:
         raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
     compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
     compiler.training = (mode == "train") if training is None else bool(training)
     compiler.input_gradients = bool(input_gradients)
     compiler.input_shapes = input_shapes
+    compiler.external_seeds = bool(external_seeds) and mode == "train"
     return compiler.build()
 
 
@@ -68,6 +72,7 @@ class _Compiler:
         self.pending_adds = []
         self.grads = {}
         self.masks = MaskBuffers(self.batch, self.dtype, self.new)
+        self.external_seeds = False
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
@@ -231,6 +236,8 @@ class _Compiler:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, ones))
             for metric in spec.weighted_metrics:
                 plan.metric_steps.append(_bind_metric(metric, target, y_pred, weights))
+        if self.external_seeds:  # the caller seeds the outputs' gradients (a tape)
+            plan.output_grads = [self._gradient_target(key) for key in self.output_keys]
         self._bind_loss_terms()
         # two losses on one tensor: the second wrote a private gradient; fold it in first thing
         plan.backward.extend(_add_step(dst, src) for dst, src in self.pending_adds)
@@ -242,7 +249,9 @@ class _Compiler:
         gradient of that sum (ones) seeds the term's gradient buffer before the backward runs."""
         for key in self.loss_keys:
             self.plan.loss_terms.append(_sum_step(self.buffers[key]))
-            if self.mode == "train":
+            if self.external_seeds:
+                self.plan.term_grads.append(self._gradient_target(key))
+            elif self.mode == "train":
                 self.plan.backward.append(_fill_step(self._gradient_target(key), 1))
                 self.plan.backward_owners.append(None)
 

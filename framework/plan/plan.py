@@ -27,6 +27,8 @@ class Plan:
         self.targets = []
         self.sample_weights = []
         self.input_grads = []      # d(loss)/d(inputs) when compiled with input_gradients=True
+        self.output_grads = []     # external_seeds: where the caller writes d(target)/d(outputs)
+        self.term_grads = []       # external_seeds: d(target)/d(add_loss term), one buffer per term
         # (samples, features) views of those buffers, which the batch gather writes
         self.input_rows = []
         self.target_rows = []

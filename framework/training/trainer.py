@@ -55,7 +55,7 @@ class Trainer:
         self.plan_cache.clear()
         # as in Keras, which weights train is decided now: set layer.trainable before compile()
         self._compiled_trainable = list(self.trainable_weights) if self.built and self.outputs else None
-        if getattr(self, "built", False) and self.outputs:
+        if getattr(self, "built", False) and self.outputs and not self.overrides_step("train_step"):
             self._training_setup()
 
     def _per_output(self, value, what):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from framework.config.registry import CustomObjectScope, custom_object_scope  # noqa: F401  (Keras's names)
+from framework.utils.data import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 from framework.utils.naming import reset_names
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
