@@ -54,3 +54,17 @@ print("checked")
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("checked")
+
+
+def test_custom_training_guide_code_runs_as_written():
+    blocks = python_blocks(ROOT / "docs" / "custom-training.md")
+    checks = '''
+assert history.history["loss"][-1] < history.history["loss"][0]
+assert set(gan_history.history) == {"d_loss", "g_loss"}
+assert float(loss_value) < 0.5
+print("checked")
+'''
+    result = subprocess.run([sys.executable, "-c", "\n".join(blocks) + checks], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("checked")

@@ -278,6 +278,7 @@ class Model(CustomSteps, Trainer, Layer):
     def _call_eager(self, inputs, training=False):
         if tape.recording_tapes():  # inside a GradientTape: the tape plan runs, and is recorded
             return tape.record_model_call(self, inputs, bool(training))
+        self.__dict__.pop("_tape_losses", None)  # terms recorded by an earlier tape are not this call's
         return self.call_on_arrays(inputs, training=bool(training))
 
     # ----- config, files, summary -------------------------------------------------------------

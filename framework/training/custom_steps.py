@@ -69,7 +69,7 @@ class CustomSteps:
             if spec.loss is not None:
                 term = spec.loss(target, pred, sample_weight)
                 total = _plus(total, term if spec.weight == 1.0 else term * spec.weight)
-        for term in self.__dict__.pop("_tape_losses", []) or []:
+        for term in self.__dict__.get("_tape_losses", ()):
             total = _plus(total, term)
         penalties = [v for v in self.trainable_weights if v.regularizer is not None]
         if penalties:
@@ -97,6 +97,15 @@ class CustomSteps:
     def get_metrics_result(self):
         """``{name: result}`` of every metric in ``self.metrics``."""
         return _plain_logs({m.name: m.result() for m in self.metrics})
+
+    @property
+    def losses(self):
+        """The ``add_loss`` terms of the model's last call and its weights' regularization penalties.
+        Inside a ``GradientTape`` they are recorded values, so ``loss + sum(model.losses)`` has a gradient."""
+        if "_tape_losses" in self.__dict__:
+            regularized = [v for v in self.trainable_weights if v.regularizer is not None]
+            return list(self.__dict__["_tape_losses"]) + [record_penalties([v]) for v in regularized]
+        return super().losses
 
     @property
     def _loss_tracker(self):

@@ -74,6 +74,18 @@ class TapeArray(np.ndarray):
         plain_types = tuple(np.ndarray if t is TapeArray else t for t in types)
         return super().__array_function__(func, plain_types, _plain(args), _plain(kwargs))
 
+    def _inplace(name):
+        def operator(self, other):
+            if _tracked_by_any([self, other]):  # a recorded value is never changed in place: a new one
+                return _UFUNC_OPS[name](self, other)
+            getattr(np, name)(np.asarray(self), other, out=np.asarray(self), casting="same_kind")
+            return self
+        return operator
+
+    __iadd__, __isub__ = _inplace("add"), _inplace("subtract")
+    __imul__, __itruediv__ = _inplace("multiply"), _inplace("divide")
+    del _inplace
+
     def __getitem__(self, index):
         if _tracked_by_any([self]):
             return apply_operator("getitem", self, index)
