@@ -14,6 +14,7 @@ The default steps (what ``super().train_step(data)`` runs) use the gradient tape
 ``optimizer.apply`` and ``compute_metrics``, as Keras's do.
 """
 import math
+import threading
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from framework.training.tape import GradientTape, record_penalties
 from framework.utils.data import unpack_x_y_sample_weight
 from framework.utils.random import global_generator
 
-_STEPS = ("train_step", "test_step", "predict_step")
+_EVALUATION_LOCK_TYPE = threading.RLock  # re-entrant: a callback may evaluate inside an evaluation
 
 
 class CustomSteps:
@@ -154,6 +155,11 @@ class CustomSteps:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
+        # the metrics are the model's state: evaluations from several threads take turns, each exact
+        with self.__dict__.setdefault("_evaluation_lock", _EVALUATION_LOCK_TYPE()):
+            return self._evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
+
+    def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
         if not self.overrides_step("test_step"):
             return super().evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
         batches = _Batches(x, y, sample_weight, batch_size, False, steps)
