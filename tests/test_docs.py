@@ -62,6 +62,7 @@ def test_custom_training_guide_code_runs_as_written():
 assert history.history["loss"][-1] < history.history["loss"][0]
 assert set(gan_history.history) == {"d_loss", "g_loss"}
 assert float(loss_value) < 0.5
+assert len(gp_grads) == 4 and all(g is not None for g in gp_grads[:1])
 print("checked")
 '''
     result = subprocess.run([sys.executable, "-c", "\n".join(blocks) + checks], cwd=ROOT,

@@ -223,13 +223,20 @@ class Model(CustomSteps, Trainer, Layer):
     # ----- weights ---------------------------------------------------------------------------
     @property
     def weights(self):
-        return unique_by_identity(w for layer in self.layers for w in layer.weights)
+        return unique_by_identity([w for layer in self.layers for w in layer.weights] + self._op_variables())
 
     @property
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return unique_by_identity(w for layer in self.layers for w in layer.trainable_weights)
+        return unique_by_identity([w for layer in self.layers for w in layer.trainable_weights]
+                                  + [w for w in self._op_variables() if w.trainable])
+
+    def _op_variables(self):
+        """Variables that ops of the graph read directly (``ops.matmul(x, layer.kernel)`` written in a
+        functional graph, as an input-gradient model is): the model trains them too."""
+        return [w for node in getattr(self, "_nodes", ()) if not isinstance(node.layer, Layer)
+                for w in node.layer.weights]
 
     @property
     def non_trainable_weights(self):

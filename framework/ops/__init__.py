@@ -17,7 +17,7 @@ from framework.layers import added_losses as _added_losses, merging as _merging
 from framework.losses import loss as _loss
 from framework.ops import elementwise as _e, loss_ops as _loss_ops, random_ops as _random, reductions as _r, shaping as _s
 from framework.ops import creation as _c, indexing as _i
-from framework.ops import linalg as _la, masks as _masks, nn as _nn, updates as _updates
+from framework.ops import conv_adjoint as _conv_adjoint, linalg as _la, masks as _masks, nn as _nn, updates as _updates
 from framework.ops.operation import REGISTRY, Operation, OpError  # noqa: F401  (the base of every op, its error)
 
 
@@ -550,7 +550,7 @@ _variables.install_trace_hooks(_added_losses.tracing, _variable_operator, _symbo
 def _register_ops():
     """Every op class in the registry, by class name (model configs name ops this way)."""
     bases = {_e.Unary, _e.Binary, _e.Comparison, _e.NoGradient, _r.Reduction}
-    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _masks, _updates, _nn):
+    for module in (_e, _r, _s, _random, _loss_ops, _i, _c, _la, _masks, _updates, _nn, _conv_adjoint):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Operation) and value not in bases \
                     and value.__module__ == module.__name__:

@@ -221,8 +221,7 @@ class GradientTape:
                                "GradientTape(persistent=True) to take several")
         outer = recording_tapes()
         if outer and any(tape._records and set(tape._records) & set(self._records) for tape in outer):
-            raise NotImplementedError("A gradient taken while an outer GradientTape records the same computation "
-                                      "(a second derivative) is not available yet")
+            return self._recorded_gradient(target, sources, output_gradients)
         self._used = True
         targets = list(target) if isinstance(target, (list, tuple)) else [target]
         seeds = list(output_gradients) if isinstance(output_gradients, (list, tuple)) else \
@@ -250,6 +249,30 @@ class GradientTape:
             self._release()
         return _restructure(sources, iter(result))
 
+    def _recorded_gradient(self, target, sources, output_gradients):
+        """The gradient of a model's output with respect to its input, taken while an outer tape records
+        (a gradient penalty): the model's input-gradient model runs as a recorded model call, so the outer
+        tape can differentiate the gradient again (framework.models.double_backward)."""
+        record = getattr(target, "_record", None)
+        model = getattr(record, "model", None)
+        leaves = list(_leaves([sources]))
+        if model is None or len(record.inputs) != 1 or not INPUT_GRADIENT_MODEL:
+            raise NotImplementedError("A second derivative (a gradient taken while an outer GradientTape records it) "
+                                      "is available for the output of one model call with respect to that "
+                                      "call's input, as a gradient penalty takes it")
+        source = record.originals[0]
+        if any(self._aliases.get(id(s), s) is not source for s in leaves):
+            raise NotImplementedError(f"A second derivative through model '{model.name}' is available with respect "
+                                      "to the input of its call only (tape.gradient(prediction, [inputs]))")
+        self._used = True
+        seed = np.ones(np.shape(target), dtype=_float(target)) if output_gradients is None else \
+            np.broadcast_to(np.asarray(output_gradients, dtype=_float(target)), np.shape(target)).copy()
+        gradient = INPUT_GRADIENT_MODEL[0](model, record.training)([source, seed], training=record.training)
+        if not self.persistent:
+            self._records, self._watched, self._aliases = [], {}, {}
+            self._release()
+        return _restructure(sources, iter([gradient] * len(leaves)))
+
     def _result(self, source, grads, var_grads, unconnected):
         table = var_grads if isinstance(source, Variable) else grads
         entry = table.get(id(self._aliases.get(id(source), source)))
@@ -263,7 +286,9 @@ class GradientTape:
     def _release(self):
         held, self._held = self._held, []
         for cache, plan in held:
-            cache.release(plan)
+            plan.tape_holds -= 1
+            if plan.tape_holds == 0:
+                cache.release(plan)
 
     def __del__(self):
         try:
@@ -365,6 +390,7 @@ def record_model_call(model, inputs, training):
     cache = model.plan_cache
     key = ("tape", n, bool(training), model._known_shapes(shapes), needs_inputs)
     plan = cache.acquire(key, lambda: _tape_plan(model, n, bool(training), key[3], needs_inputs))
+    plan.tape_holds = len(tapes)  # every recording tape holds the plan; the last to let go releases it
     for tape in tapes:
         tape._held.append((cache, plan))
     fill_batch(plan, *source_views(xs, None, None), None, 0, count=n)
@@ -388,6 +414,7 @@ def record_model_call(model, inputs, training):
         return d_inputs, [(var, view) for var, view in trained]
 
     record = _Record(tracked, outputs + terms, backward, set(tapes))
+    record.model, record.training, record.originals = model, bool(training), originals
     for value in outputs + terms:
         value._record = record
     for tape in tapes:
@@ -433,6 +460,14 @@ def _loss_on_taped(loss, y_true, y_pred, sample_weight):
     """A built-in loss on recorded arrays: one ``LossValue`` step (its fused kernel writes d(y_pred))."""
     operands = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight])
     return LossValue(loss)(*operands)
+
+
+#: ``input_gradient_model(model, training)`` (framework.models.double_backward installs it: models sit above)
+INPUT_GRADIENT_MODEL = []
+
+
+def install_input_gradient_model(function):
+    INPUT_GRADIENT_MODEL[:] = [function]
 
 
 operation.install_tape(_OpRecorder)
