@@ -206,20 +206,20 @@ def test_on_batch_scalar_without_metrics():
     assert isinstance(model.test_on_batch(x, y), float)
 
 
-def test_test_on_batch_accumulates_until_reset_like_keras():
-    """Keras 3: *_on_batch losses are running means weighted by batch size until reset_metrics()."""
+def test_on_batch_results_are_the_batchs_own_like_keras():
+    """Keras 3.15 (keras-team/keras#22617): *_on_batch reset the metrics first; each result is its batch's."""
     with float64_mode():
         model = _regressor()
         x, y = (a.astype(np.float64) for a in _data(10))
         k, b = model.get_weights()
         err = (x @ k + b - y) ** 2
-        model.reset_metrics()
-        first = model.test_on_batch(x[:4], y[:4])
-        assert first == pytest.approx(err[:4].mean(), rel=1e-10)
-        second = model.test_on_batch(x[4:], y[4:])
-        assert second == pytest.approx((4 * err[:4].mean() + 6 * err[4:].mean()) / 10, rel=1e-10)
-        model.reset_metrics()
+        assert model.test_on_batch(x[:4], y[:4]) == pytest.approx(err[:4].mean(), rel=1e-10)
         assert model.test_on_batch(x[4:], y[4:]) == pytest.approx(err[4:].mean(), rel=1e-10)
+        first = model.train_on_batch(x[:4], y[:4])
+        assert first == pytest.approx(err[:4].mean(), rel=1e-10)  # the loss before this step's update
+        k, b = model.get_weights()
+        assert model.train_on_batch(x[4:], y[4:]) == pytest.approx(((x[4:] @ k + b - y[4:]) ** 2).mean(),
+                                                                    rel=1e-10)
 
 
 # ----------------------------------------------------------------------------- metrics and names

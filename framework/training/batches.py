@@ -2,11 +2,12 @@
 
 ``ArrayBatches`` gathers rows of in-memory (or memory-mapped) arrays straight into
 the plan's buffers, in a seeded shuffled order. ``StreamBatches`` draws batches from
-a Python generator or a ``PyDataset``; each batch is validated like any data given
-to the model, then copied in. Both yield ``(batch_size, sample_shapes, load)``, where
-``sample_shapes`` are the inputs' shapes without the batch axis (a model declared with
-unknown sizes has a plan per shape) and ``load(plan)`` fills the plan's input, target
-and sample-weight buffers.
+a Python generator, a ``PyDataset`` or a dataset (a ``tf.data.Dataset``, a PyTorch
+``DataLoader``, any re-iterable object of batches: ``dataset_adapters.py``); each
+batch is made NumPy, validated like any data given to the model, then copied in.
+Both yield ``(batch_size, sample_shapes, load)``, where ``sample_shapes`` are the
+inputs' shapes without the batch axis (a model declared with unknown sizes has a plan
+per shape) and ``load(plan)`` fills the plan's input, target and sample-weight buffers.
 """
 import functools
 import itertools
@@ -15,13 +16,16 @@ import warnings
 
 from framework.kernels.elementwise import copy_rows, gather_rows
 from framework.plan.steps import rows2d
+from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import global_generator
 
 
 def is_stream(data):
-    """True for a PyDataset, a generator or any iterator (not arrays, lists or dicts)."""
-    return isinstance(data, PyDataset) or (hasattr(data, "__next__") and hasattr(data, "__iter__"))
+    """True for a PyDataset, a generator or any iterator, a tf.data.Dataset, a torch DataLoader or another
+    re-iterable object of batches (not arrays, lists, tuples or dicts)."""
+    return isinstance(data, PyDataset) or (hasattr(data, "__next__") and hasattr(data, "__iter__")) \
+        or is_dataset(data)
 
 
 def fill_batch(plan, xs, ys, sws, order, start, count=None):
@@ -100,21 +104,29 @@ class ArrayBatches:
 
 
 class StreamBatches:
-    """Batches from a generator (``steps`` per epoch, or until it ends) or a PyDataset.
+    """Batches from a generator (``steps`` per epoch, or until it ends), a PyDataset or a dataset (one
+    full pass per epoch, or ``steps`` per epoch continuing where the last epoch stopped: Keras's rules).
 
     Args:
         model: the model whose ``_prepare`` validates each batch.
-        data: a generator, iterator or ``PyDataset``.
-        steps: batches per epoch (default: a PyDataset's length, or until the generator ends).
-        shuffle: visit a PyDataset's batches in a new seeded order every epoch.
+        data: a generator, iterator, ``PyDataset``, ``tf.data.Dataset``, torch ``DataLoader`` or
+            re-iterable object of batches.
+        steps: batches per epoch (default: a PyDataset's or dataset's length, or until the data ends).
+        shuffle: visit a PyDataset's batches in a new seeded order every epoch (a dataset shuffles itself).
         need_targets: batches must carry targets (fit, evaluate).
         class_weight: weights by class, applied to each batch's targets.
+        y, sample_weight: what fit / evaluate received beside ``data``: refused unless None.
+        resume: a dataset's epochs continue where the last one stopped (training); otherwise each
+            starts at its first batch (evaluation, as Keras resets it).
     """
 
-    def __init__(self, model, data, steps=None, shuffle=False, need_targets=True, class_weight=None):
+    def __init__(self, model, data, steps=None, shuffle=False, need_targets=True, class_weight=None, y=None,
+                 sample_weight=None, resume=False):
+        refuse_targets(data, y, sample_weight)
         self.model = model
         self.dataset = data if isinstance(data, PyDataset) else None
-        self.iterator = None if self.dataset is not None else iter(data)
+        self.source = DatasetBatches(data, steps, resume) if self.dataset is None and is_dataset(data) else None
+        self.iterator = None if self.dataset is not None or self.source is not None else iter(data)
         self.shuffle = shuffle
         self.need_targets = need_targets
         self.class_weight = class_weight
@@ -122,10 +134,16 @@ class StreamBatches:
         if self.dataset is not None:
             size = len(self.dataset)
             self.steps = size if steps is None else min(int(steps), size)
+        elif self.source is not None:
+            self.steps = self.source.steps
         else:
             self.steps = None if steps is None else int(steps)
 
     def epoch(self):
+        if self.source is not None:
+            for batch in self.source.epoch():
+                yield self._batch(batch)
+            return
         if self.dataset is not None:
             indices = list(range(len(self.dataset)))
             if self.shuffle:
@@ -143,11 +161,11 @@ class StreamBatches:
             yield self._batch(batch)
 
     def _batch(self, batch):
-        x, y, sample_weight = unpack_batch(batch, self.need_targets)
+        x, y, sample_weight = unpack_batch(to_numpy(batch), self.need_targets)
         xs, ys, sws = self.model._prepare(x, y, sample_weight, self.class_weight, need_targets=self.need_targets)
         if len(xs[0]) == 0:
-            raise ValueError("A batch from the generator or PyDataset has no samples (0 rows); every batch "
-                             "needs at least one")
+            raise ValueError("A batch from the generator, PyDataset or dataset has no samples (0 rows); every "
+                             "batch needs at least one")
         shapes = sample_shapes(xs)
         xs, ys, sws = source_views(xs, ys, sws)
         return len(xs[0]), shapes, functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)

@@ -21,6 +21,7 @@ import numpy as np
 from framework.callbacks import History
 from framework.metrics import Mean, Metric
 from framework.training.batches import is_stream
+from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy
 from framework.training.tape import GradientTape, record_penalties
 from framework.utils.data import unpack_x_y_sample_weight
 from framework.utils.random import global_generator
@@ -213,7 +214,7 @@ def _custom_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_
     if model.optimizer is None:
         raise ValueError(f"Model '{model.name}' overrides train_step but was not compiled: call compile() "
                          "(with the optimizer its train_step uses) before fit()")
-    train = _Batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+    train = _Batches(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, resume=True)
     val = None
     if validation_data is None and validation_split:
         train, val = train.split(validation_split, validation_batch_size or batch_size, validation_steps)
@@ -267,24 +268,27 @@ def _custom_evaluate(model, batches, cbs, in_fit=True):
 
 class _Batches:
     """Batches as a custom step receives them: ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` slices of
-    arrays (lists and dicts of arrays sliced alike), or what a generator / PyDataset yields.
+    arrays (lists and dicts of arrays sliced alike), or what a generator / PyDataset / dataset yields (its
+    tensors made NumPy arrays; a dataset's epochs follow Keras's rules, see ``dataset_adapters.py``).
 
     Args:
         x, y, sample_weight: the data, as given to fit / evaluate / predict.
         batch_size: rows per batch (default 32).
         shuffle: a new seeded order every epoch (arrays).
         steps: batches per epoch (default: all of the data; a generator: until it ends).
+        resume: a dataset's epochs continue where the last one stopped (training with steps).
     """
 
-    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps):
+    def __init__(self, x, y, sample_weight, batch_size, shuffle, steps, resume=False):
         self.stream = is_stream(x)
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size = int(batch_size or 32)
         self.shuffle = shuffle
         if self.stream:
-            if y is not None or sample_weight is not None:
-                raise ValueError("With a generator or PyDataset, targets and sample weights come from its batches")
-            self.steps = int(steps) if steps is not None else (len(x) if hasattr(x, "__len__") else None)
+            refuse_targets(x, y, sample_weight)
+            self.source = DatasetBatches(x, steps, resume) if is_dataset(x) else None
+            self.steps = self.source.steps if self.source is not None else int(steps) if steps is not None \
+                else (len(x) if hasattr(x, "__len__") else None)
             return
         self.n = _rows(x)
         for name, value in (("y", y), ("sample_weight", sample_weight)):
@@ -310,13 +314,16 @@ class _Batches:
         return head, tail
 
     def epoch(self):
+        if self.stream and self.source is not None:
+            yield from self.source.epoch()
+            return
         if self.stream:
             source = iter(self.x) if not hasattr(self.x, "__getitem__") or not hasattr(self.x, "__len__") \
                 else (self.x[i] for i in range(len(self.x)))
             for step, batch in enumerate(source):
                 if self.steps is not None and step >= self.steps:
                     break
-                yield batch
+                yield to_numpy(batch)
             if hasattr(self.x, "on_epoch_end"):
                 self.x.on_epoch_end()
             return
@@ -360,7 +367,7 @@ def _validation(data):
         return data if len(data) == 3 else (data[0], data[1], None)
     if is_stream(data):
         return data, None, None
-    raise ValueError("validation_data must be (x, y), (x, y, sample_weight), a generator or a PyDataset")
+    raise ValueError("validation_data must be (x, y), (x, y, sample_weight), a dataset, a generator or a PyDataset")
 
 
 def _per_output(value, count, names):

@@ -360,10 +360,8 @@ class Trainer:
         if is_stream(x):
             if validation_split:
                 raise ValueError("validation_split needs arrays; with a generator or PyDataset pass validation_data")
-            if y is not None or sample_weight is not None:
-                raise ValueError("With a generator or PyDataset, targets and sample weights come from its "
-                                 "batches: do not pass y or sample_weight")
-            train = StreamBatches(self, x, steps, shuffle, class_weight=class_weight)
+            train = StreamBatches(self, x, steps, shuffle, class_weight=class_weight, y=y, sample_weight=sample_weight,
+                                  resume=True)
         else:
             xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
             n = len(xs[0])
@@ -411,7 +409,7 @@ class Trainer:
         ``metrics_names`` order, or a dict."""
         self._require_compiled()
         if is_stream(x):
-            batches = StreamBatches(self, x, steps)
+            batches = StreamBatches(self, x, steps, y=y, sample_weight=sample_weight)
         else:
             xs, ys, sws = self._prepare(x, y, sample_weight)
             batches = ArrayBatches(xs, ys, sws, _batch_size(batch_size), steps=steps)
@@ -496,11 +494,9 @@ class Trainer:
 
     # ----- single batches ----------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns loss (and metrics).
-
-        As in Keras 3, loss and metrics accumulate across *_on_batch calls until
-        ``reset_metrics()`` (fit and evaluate reset them)."""
+        """One optimizer step on one batch; returns this batch's loss (and metrics), as Keras 3.15."""
         self._require_compiled()
+        self.reset_metrics()
         xs, ys, sws = self._prepare(x, y, sample_weight, class_weight)
         plan = self.plan("train", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
@@ -511,6 +507,7 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on one batch, without updating weights."""
         self._require_compiled()
+        self.reset_metrics()
         xs, ys, sws = self._prepare(x, y, sample_weight)
         plan = self.plan("eval", len(xs[0]), input_shapes=sample_shapes(xs))
         fill_batch(plan, *source_views(xs, ys, sws), None, 0)
