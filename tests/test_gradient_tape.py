@@ -168,3 +168,28 @@ def test_optimizer_apply_checks_what_it_is_given():
     np.testing.assert_allclose(weights[0].numpy(), before - 0.1, rtol=1e-6)
     with pytest.raises(ValueError, match="already updates another set of 1 variables; use one optimizer per set"):
         optimizer.apply([np.ones((5,))], [weights[1]])
+
+
+class _SquaredError(fw.losses.Loss):
+    def call(self, y_true, y_pred):
+        return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+
+@pytest.mark.parametrize("form, reference", [
+    (lambda t, p: ops.mean(fw.losses.binary_crossentropy(t, p)), fw.losses.BinaryCrossentropy()),
+    (lambda t, p: ops.mean(fw.losses.mean_squared_error(t, p)), fw.losses.MeanSquaredError()),
+    (lambda t, p: _SquaredError()(t, p), fw.losses.MeanSquaredError()),
+    (lambda t, p: _SquaredError()(t, p, sample_weight=np.array([1.0, 0.5, 2.0, 0.0])),
+     lambda t, p: fw.losses.MeanSquaredError()(t, p, sample_weight=np.array([1.0, 0.5, 2.0, 0.0]))),
+], ids=["bce-function", "mse-function", "Loss-subclass-with-ops", "Loss-subclass-weighted"])
+def test_loss_functions_and_loss_classes_written_with_ops_are_recorded(form, reference):
+    with float64_mode():
+        rng = np.random.default_rng(2)
+        x, t = rng.standard_normal((4, 3)), rng.random((4, 3))
+        grads = []
+        for loss in (form, reference):
+            with fw.GradientTape() as tape:
+                value = loss(t, ops.sigmoid(tape.watch(x)))
+            grads.append((float(value), tape.gradient(value, x)))
+        assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-7)
+        np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-6, atol=1e-12)

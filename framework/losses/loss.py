@@ -73,7 +73,7 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
     zeroes entries and, for the mean reductions, rescales so the mean is over
     valid entries only.
     """
-    values = np.asarray(values)
+    values = np.asanyarray(values)  # an array a gradient tape records stays one (NumPy's functions reach its ops)
     if mask is not None:
         mask = mask.astype(values.dtype)
         if reduction in ("mean", "sum_over_batch_size"):
@@ -89,9 +89,9 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
         values = values * sample_weight
     if reduction in (None, "none") or values.ndim == 0 or values.size == 0:
         return values
-    loss = values.sum()
+    loss = np.sum(values)
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        divisor = sample_weight.sum()
+        divisor = float(np.sum(sample_weight))
         loss = loss / divisor if divisor else loss * 0.0
     elif reduction != "sum":
         loss = loss / values.size
@@ -100,7 +100,7 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
 
 def _as_float(y_pred, dtype=None):
     """``y_pred`` as an array of ``dtype``, else of its own float dtype, else of floatx()."""
-    y_pred = np.asarray(y_pred)
+    y_pred = np.asanyarray(y_pred)  # a tape's recorded array stays one
     dtype = dtype or (y_pred.dtype if y_pred.dtype.kind == "f" else backend.floatx())
     return y_pred.astype(dtype, copy=False)
 
@@ -142,12 +142,13 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if SYMBOLIC_CALL and any(hasattr(v, "node") for v in (y_true, y_pred, sample_weight)):
             return SYMBOLIC_CALL[0](self, y_true, y_pred, sample_weight)
-        if TAPE_CALL and self.has_plan_step() and TAPE_CALL[0]((y_true, y_pred, sample_weight)):
-            return TAPE_CALL[1](self, y_true, y_pred, sample_weight)  # recorded by a GradientTape
+        taped = bool(TAPE_CALL) and TAPE_CALL[0]((y_true, y_pred, sample_weight))
+        if taped and self.has_plan_step():
+            return TAPE_CALL[1](self, y_true, y_pred, sample_weight)  # recorded by a GradientTape: one kernel
         y_true, y_pred = _as_arrays(y_true, y_pred, self.dtype)
-        values, mask = self._values_and_mask(y_true, y_pred)
+        values, mask = self._values_and_mask(y_true, y_pred)  # on recorded arrays, ops record each step
         out = reduce_weighted_values(values, sample_weight, mask, self.reduction)
-        return float(out) if np.ndim(out) == 0 else out
+        return float(out) if np.ndim(out) == 0 and not taped else out
 
     def target_shape(self, y_pred_shape):
         """Shape of the target buffer a plan allocates for outputs of ``y_pred_shape``."""

@@ -189,6 +189,10 @@ class Model(CustomSteps, Trainer, Layer):
 
     @property
     def layers(self):
+        if not self._graph_layers and not _defines_call(type(self)):
+            # a model of models with no call() (a GAN, Keras's VAE): as Keras 3, the layers in its attributes
+            found = [v for v in vars(self).values() if isinstance(v, Layer) and v is not self]
+            return unique_by_identity(found)
         return list(self._graph_layers)
 
     def get_layer(self, name=None, index=None):

@@ -3,15 +3,16 @@ list of variables, for custom training steps.
 
 The variables are updated by the optimizer's one fused kernel over a contiguous run of parameters,
 as in ``fit``: a list that already lies back to back in a parameter arena (``model.trainable_variables``,
-``generator.trainable_weights``) is updated where it is; any other list is packed into an arena of its
-own first (its variables' ``version`` changes, so plans bound to the old storage rebuild). Gradients are
-copied into one flat buffer laid out like the run, the kernel runs, then the variables' constraints.
+``generator.trainable_weights``) is updated where it is; any other list (a GAN's or a VAE's two models'
+weights together) is gathered into a private run, updated there and copied back, so no variable moves
+and no model's plans are rebuilt. Gradients are copied into one flat buffer laid out like the run, the
+kernel runs, then the variables' constraints.
 The binding is kept for the next call with the same variables; an optimizer updates one set of
 variables (its slots, Adam's m and v, belong to that set).
 """
 import numpy as np
 
-from framework.plan.arena import contiguous_run, gradient_views, pack
+from framework.plan.arena import contiguous_run, gradient_views
 
 
 class AppliedRun:
@@ -25,13 +26,15 @@ class AppliedRun:
     def __init__(self, optimizer, variables):
         dtype = np.result_type(*[v.value.dtype for v in variables])
         run = contiguous_run(variables)
-        if run is None or run[0].dtype != dtype:
-            pack(variables, [], dtype)
-        arena, start, stop = contiguous_run(variables)
         self.variables = list(variables)
         self.ids = [id(v) for v in variables]
         self.versions = [v.version for v in variables]
-        self.params = arena.values[start:stop]
+        if run is not None and run[0].dtype == dtype:
+            arena, start, stop = run
+            self.params, self.gathered = arena.values[start:stop], None
+        else:  # a private run: gathered before each update, copied back after
+            self.params = np.empty(sum(v.value.size for v in variables), dtype=dtype)
+            self.gathered = gradient_views(self.variables, self.params)
         self.grads = np.zeros(self.params.size, dtype=self.params.dtype)
         self.views = gradient_views(self.variables, self.grads)
         offsets = np.cumsum([0] + [v.value.size for v in variables])
@@ -66,6 +69,12 @@ def apply(optimizer, grads, variables):
         run = optimizer.__dict__["_applied_run"] = AppliedRun(optimizer, variables)
     for view, (g, _) in zip(run.views, pairs):
         np.copyto(view, g, casting="unsafe")
+    if run.gathered is not None:
+        for view, var in zip(run.gathered, run.variables):
+            np.copyto(view, var.value, casting="unsafe")
     run.step()
+    if run.gathered is not None:
+        for view, var in zip(run.gathered, run.variables):
+            np.copyto(var.value, view, casting="unsafe")
     for constrain in run.constraints:
         constrain()
