@@ -1,8 +1,9 @@
-"""Utilities: seeding, one-hot encoding, padding sequences, session reset."""
+"""Utilities: seeding, one-hot encoding, padding sequences, PNG images, session reset."""
 import numpy as np
 
 from framework.config.registry import CustomObjectScope, custom_object_scope  # noqa: F401  (Keras's names)
 from framework.utils.data import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
+from framework.utils.images import save_image_grid, save_img
 from framework.utils.naming import reset_names
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
@@ -34,4 +35,5 @@ def clear_session():
     reset_names()
 
 
-__all__ = ["PyDataset", "pad_sequences", "register_serializable", "set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["PyDataset", "pad_sequences", "register_serializable", "save_image_grid", "save_img", "set_random_seed",
+           "to_categorical", "clear_session"]

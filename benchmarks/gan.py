@@ -1,0 +1,180 @@
+"""A GAN training step, written as each framework's users write it, side by side: the Keras guide's
+GAN (custom_train_step_in_tensorflow.py: a Conv2D + LeakyReLU discriminator, a Dense +
+Conv2DTranspose generator, 28x28x1 images, batch 64 real + 64 fake) with one discriminator update
+and one generator update per step, Adam, binary cross-entropy from logits, float32.
+
+- framework: the guide's ``train_step`` with ``framework.GradientTape`` and two optimizers;
+- pytorch: the same networks in eager PyTorch (``zero_grad`` / ``backward`` / ``step``);
+- keras-tf: the guide's own code on Keras 3 with TensorFlow (``tf.GradientTape``), when installed.
+
+Ours also times, on the MLP 784-512-256-10 at batch 128, a custom ``train_step`` doing what the
+built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step.
+All run in fresh child processes, alternating, medians (benchmarks/harness.py). Run:
+    python benchmarks/gan.py [--rounds 3] [--steps 8]
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import main  # noqa: E402
+
+BATCH, LATENT = 64, 128
+
+
+def _networks(keras, layers):
+    discriminator = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(64, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.Conv2D(128, (3, 3), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(1),
+    ], name="discriminator")
+    generator = keras.Sequential([
+        keras.Input(shape=(LATENT,)),
+        layers.Dense(7 * 7 * 128),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.Reshape((7, 7, 128)),
+        layers.Conv2DTranspose(128, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.Conv2DTranspose(128, (4, 4), strides=(2, 2), padding="same"),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.Conv2D(1, (7, 7), padding="same", activation="sigmoid"),
+    ], name="generator")
+    return discriminator, generator
+
+
+def framework_gan(real, _):
+    import framework as fw
+    from framework import layers, ops
+    fw.utils.set_random_seed(0)
+    discriminator, generator = _networks(fw, layers)
+    d_optimizer, g_optimizer = fw.optimizers.Adam(3e-4), fw.optimizers.Adam(3e-4)
+    loss_fn = fw.losses.BinaryCrossentropy(from_logits=True)
+    seed = fw.random.SeedGenerator(1337)
+
+    def step():
+        n = real.shape[0]
+        generated = generator(fw.random.normal(shape=(n, LATENT), seed=seed))
+        combined = ops.concatenate([generated, real], axis=0)
+        labels = ops.concatenate([ops.ones((n, 1)), ops.zeros((n, 1))], axis=0)
+        labels += 0.05 * fw.random.uniform(ops.shape(labels), seed=seed)
+        with fw.GradientTape() as tape:
+            d_loss = loss_fn(labels, discriminator(combined))
+        grads = tape.gradient(d_loss, discriminator.trainable_weights)
+        d_optimizer.apply(grads, discriminator.trainable_weights)
+        misleading = ops.zeros((n, 1))
+        with fw.GradientTape() as tape:
+            g_loss = loss_fn(misleading, discriminator(generator(fw.random.normal(shape=(n, LATENT), seed=seed))))
+        grads = tape.gradient(g_loss, generator.trainable_weights)
+        g_optimizer.apply(grads, generator.trainable_weights)
+    return {"gan train step": step, **_mlp_steps()}
+
+
+def _mlp_steps():
+    """The MLP's built-in step and a custom train_step doing the same, at batch 128."""
+    import framework as fw
+    from framework import layers
+
+    class Custom(fw.Model):
+        def train_step(self, data):
+            x, y = data
+            with fw.GradientTape() as tape:
+                loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+            self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            return {"loss": loss}
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((128, 784), dtype=np.float32), rng.integers(0, 10, 128).astype(np.float32)
+    made = []
+    for cls in (fw.Model, Custom):
+        fw.utils.set_random_seed(0)
+        inputs = fw.Input((784,))
+        h = layers.Dense(256, activation="relu")(layers.Dense(512, activation="relu")(inputs))
+        model = cls(inputs, layers.Dense(10)(h))
+        model.compile(fw.optimizers.Adam(), fw.losses.SparseCategoricalCrossentropy(from_logits=True))
+        made.append(model)
+    builtin, custom = made
+    builtin.train_on_batch(x, y)
+    plan = builtin.plan("train", 128)
+    return {"mlp built-in train step": plan.train_step, "mlp custom train_step": lambda: custom.train_step((x, y))}
+
+
+def pytorch(real, _):
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    discriminator = nn.Sequential(
+        nn.Conv2d(1, 64, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(128, 1))
+    generator = nn.Sequential(
+        nn.Linear(LATENT, 7 * 7 * 128), nn.LeakyReLU(0.2), nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(128, 1, 7, padding=3), nn.Sigmoid())
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=3e-4)
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=3e-4)
+    loss_fn = nn.BCEWithLogitsLoss()
+    images = torch.from_numpy(np.ascontiguousarray(real.transpose(0, 3, 1, 2)))
+
+    def step():
+        n = images.shape[0]
+        generated = generator(torch.randn(n, LATENT)).detach()
+        combined = torch.cat([generated, images])
+        labels = torch.cat([torch.ones(n, 1), torch.zeros(n, 1)]) + 0.05 * torch.rand(2 * n, 1)
+        d_optimizer.zero_grad()
+        loss_fn(discriminator(combined), labels).backward()
+        d_optimizer.step()
+        g_optimizer.zero_grad()
+        loss_fn(discriminator(generator(torch.randn(n, LATENT))), torch.zeros(n, 1)).backward()
+        g_optimizer.step()
+    return {"gan train step": step}
+
+
+def keras_tf(real, _):
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras
+    import tensorflow as tf
+    from keras import layers
+    keras.utils.set_random_seed(0)
+    discriminator, generator = _networks(keras, layers)
+    d_optimizer, g_optimizer = keras.optimizers.Adam(3e-4), keras.optimizers.Adam(3e-4)
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+    images = tf.constant(real)
+
+    @tf.function
+    def step_fn(real_images):
+        n = tf.shape(real_images)[0]
+        generated = generator(tf.random.normal(shape=(n, LATENT)))
+        combined = tf.concat([generated, real_images], axis=0)
+        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+        labels += 0.05 * tf.random.uniform(tf.shape(labels))
+        with tf.GradientTape() as tape:
+            d_loss = loss_fn(labels, discriminator(combined))
+        grads = tape.gradient(d_loss, discriminator.trainable_weights)
+        d_optimizer.apply(grads, discriminator.trainable_weights)
+        with tf.GradientTape() as tape:
+            g_loss = loss_fn(tf.zeros((n, 1)), discriminator(generator(tf.random.normal(shape=(n, LATENT)))))
+        grads = tape.gradient(g_loss, generator.trainable_weights)
+        g_optimizer.apply(grads, generator.trainable_weights)
+    return {"gan train step": lambda: step_fn(images)}
+
+
+CONTENDERS = {"framework": framework_gan, "pytorch": pytorch, "keras-tf": keras_tf}
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((BATCH, 28, 28, 1), dtype=np.float32), None
+
+
+def measure_ours(real, _):
+    print(f"batch {BATCH} real + {BATCH} fake images; the MLP rows at batch 128")
+
+
+if __name__ == "__main__":
+    main(__file__, __doc__, CONTENDERS, data, measure_ours, child_counts=(8, 10))
