@@ -15,8 +15,9 @@ What it shows (Keras's "Variational AutoEncoder" example, same networks and loss
   ``plot_latent_space`` (here over [-2, 2] on both axes by default; written with
   ``framework.utils.save_image_grid``).
 
-Keras's code calls ``keras.losses.binary_crossentropy`` inside the tape; here ``ops.binary_crossentropy``
-(elementwise, recorded by the tape) summed over all pixel axes gives the same value.
+Keras's code sums ``keras.losses.binary_crossentropy(data, reconstruction)`` (averaged over the channel
+axis) over axes (1, 2); here ``ops.binary_crossentropy`` (elementwise) summed over axes (1, 2, 3) gives the
+same value and gradient, with every step written as an op the tape records.
 ``examples/vae.py`` is the other VAE of Keras's guides, trained by ``fit`` with ``add_loss``.
 
 Run from the repository root (about 3 minutes on 2 cores; ``--epochs``/``--steps`` make it shorter):
