@@ -73,9 +73,7 @@ class SymbolicTensor:
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
     def _operator(self, name, *operands):
-        if name not in OPERATORS:
-            raise TypeError(f"The '{name}' operator on symbolic tensors needs framework.ops: import framework first")
-        return OPERATORS[name](*operands)
+        return apply_operator(name, *operands)
 
     def __add__(self, other):
         return self._operator("add", self, other)

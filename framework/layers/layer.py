@@ -302,7 +302,8 @@ class Layer:
         for mode in modes:
             stand_ins = [stand_in(t) for t in tensors]
             mask_stand_ins = None if given_masks is None else [stand_in(m) for m in given_masks]
-            masks = layer_masks.masks_for_call(stand_ins, mask_stand_ins)
+            uses_masks = "mask" in parameters or layer_masks.decides_masks(self)
+            masks = layer_masks.masks_for_call(stand_ins, mask_stand_ins) if uses_masks else [None] * len(stand_ins)
             call_kwargs = dict(kwargs, training=mode) if takes_training else dict(kwargs)
             if "mask" in parameters:
                 call_kwargs["mask"] = masks if several else masks[0]

@@ -50,7 +50,7 @@ class Operation:
     # ----- calling --------------------------------------------------------------------------
     def __call__(self, *operands):
         if any(isinstance(x, SymbolicTensor) for x in operands) \
-                or (in_trace() and any(isinstance(x, Variable) for x in operands)):
+                or (any(isinstance(x, Variable) for x in operands) and in_trace()):
             return self.symbolic_call(operands)
         if TAPE and TAPE[0].wants(operands):  # a GradientTape records this op on its arrays
             return TAPE[0].record(self, operands)

@@ -14,7 +14,6 @@ The default steps (what ``super().train_step(data)`` runs) use the gradient tape
 ``optimizer.apply`` and ``compute_metrics``, as Keras's do.
 """
 import math
-import threading
 
 import numpy as np
 
@@ -22,11 +21,10 @@ from framework.callbacks import History
 from framework.metrics import Mean, Metric
 from framework.training.batches import is_stream
 from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy
-from framework.training.tape import GradientTape, record_penalties
+from framework.training.tape import GradientTape, record_penalties, recording_tapes
 from framework.utils.data import unpack_x_y_sample_weight
 from framework.utils.random import global_generator
 
-_EVALUATION_LOCK_TYPE = threading.RLock  # re-entrant: a callback may evaluate inside an evaluation
 
 
 class CustomSteps:
@@ -71,11 +69,8 @@ class CustomSteps:
             if spec.loss is not None:
                 term = spec.loss(target, pred, sample_weight)
                 total = _plus(total, term if spec.weight == 1.0 else term * spec.weight)
-        for term in self.__dict__.get("_tape_losses", ()):
+        for term in self.losses:
             total = _plus(total, term)
-        penalties = [v for v in self.trainable_weights if v.regularizer is not None]
-        if penalties:
-            total = _plus(total, record_penalties(penalties))
         return 0.0 if total is None else total
 
     def compiled_loss_given(self):
@@ -104,10 +99,10 @@ class CustomSteps:
     def losses(self):
         """The ``add_loss`` terms of the model's last call and its weights' regularization penalties.
         Inside a ``GradientTape`` they are recorded values, so ``loss + sum(model.losses)`` has a gradient."""
-        if "_tape_losses" in self.__dict__:
-            regularized = [v for v in self.trainable_weights if v.regularizer is not None]
-            return list(self.__dict__["_tape_losses"]) + [record_penalties([v]) for v in regularized]
-        return super().losses
+        if "_tape_losses" not in self.__dict__ and not recording_tapes():
+            return super().losses
+        regularized = [v for v in self.trainable_weights if v.regularizer is not None]
+        return list(self.__dict__.get("_tape_losses", ())) + ([record_penalties(regularized)] if regularized else [])
 
     @property
     def _loss_tracker(self):
@@ -156,8 +151,7 @@ class CustomSteps:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        # the metrics are the model's state: evaluations from several threads take turns, each exact
-        with self.__dict__.setdefault("_evaluation_lock", _EVALUATION_LOCK_TYPE()):
+        with self.evaluation_lock:  # evaluations from several threads take turns, each exact
             return self._evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
 
     def _evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
@@ -166,10 +160,7 @@ class CustomSteps:
         batches = _Batches(x, y, sample_weight, batch_size, False, steps)
         cbs = self._callbacks(callbacks, None, verbose, steps=batches.steps)
         logs = _custom_evaluate(self, batches, cbs, in_fit=False)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else _log_list(logs)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         if not self.overrides_step("predict_step"):

@@ -129,10 +129,19 @@ def _leaves(values):
 
 class _Record:
     """One recorded computation: its differentiable inputs (None where not tracked), its outputs,
-    and ``backward(d_outputs) -> (d_inputs, [(variable, gradient)])``."""
+    and ``backward(d_outputs) -> (d_inputs, [(variable, gradient)])``; it joins every tape in ``tapes``
+    and marks its outputs as made by it.
+
+    Args:
+        inputs, outputs, backward, tapes: as above.
+    """
 
     def __init__(self, inputs, outputs, backward, tapes):
-        self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, tapes
+        self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, set(tapes)
+        for value in outputs:
+            value._record = self
+        for tape in self.tapes:
+            tape._records.append(self)
 
 
 class GradientTape:
@@ -245,8 +254,7 @@ class GradientTape:
                 _accumulate(var_grads, var, d)
         result = [self._result(s, grads, var_grads, unconnected_gradients) for s in _leaves([sources])]
         if not self.persistent:
-            self._records, self._watched, self._aliases = [], {}, {}
-            self._release()
+            self.reset()
         return _restructure(sources, iter(result))
 
     def _recorded_gradient(self, target, sources, output_gradients):
@@ -269,8 +277,7 @@ class GradientTape:
             np.broadcast_to(np.asarray(output_gradients, dtype=_float(target)), np.shape(target)).copy()
         gradient = INPUT_GRADIENT_MODEL[0](model, record.training)([source, seed], training=record.training)
         if not self.persistent:
-            self._records, self._watched, self._aliases = [], {}, {}
-            self._release()
+            self.reset()
         return _restructure(sources, iter([gradient] * len(leaves)))
 
     def _result(self, source, grads, var_grads, unconnected):
@@ -368,10 +375,7 @@ class _OpRecorder:
                 step()
             return list(ctx.d_inputs), [(v, d) for v, d in zip(op.weights, ctx.d_weights) if d is not None]
 
-        record = _Record(tracked, [result], backward, set(tapes))
-        result._record = record
-        for tape in tapes:
-            tape._records.append(record)
+        _Record(tracked, [result], backward, tapes)
         return result
 
 
@@ -397,7 +401,7 @@ def record_model_call(model, inputs, training):
     plan.run_forward()
     outputs = [o.copy().view(TapeArray) for o in plan.outputs]
     terms = [np.asarray(term(), dtype=plan.dtype).view(TapeArray) for term in plan.loss_terms]
-    trained = _trained_variables(model, plan)
+    trained = plan.tape_trained
 
     def backward(d_outputs):
         for buffer, d in zip(plan.output_grads + plan.term_grads, d_outputs):
@@ -411,14 +415,10 @@ def record_model_call(model, inputs, training):
             step()
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
-        return d_inputs, [(var, view) for var, view in trained]
+        return d_inputs, trained
 
-    record = _Record(tracked, outputs + terms, backward, set(tapes))
+    record = _Record(tracked, outputs + terms, backward, tapes)
     record.model, record.training, record.originals = model, bool(training), originals
-    for value in outputs + terms:
-        value._record = record
-    for tape in tapes:
-        tape._records.append(record)
     model.__dict__["_tape_losses"] = terms  # model.losses inside the tape: the recorded terms
     return model._structure_outputs(outputs)
 
@@ -437,23 +437,18 @@ def record_penalties(variables):
         def backward(d_outputs):
             scale = float(np.asarray(d_outputs[0]))
             return [], [(var, grad * scale) for var, grad in grads]
-        record = _Record([], [value], backward, set(tapes))
-        value._record = record
-        for tape in tapes:
-            tape._records.append(record)
+        _Record([], [value], backward, tapes)
     return value
 
 
 def _tape_plan(model, n, training, shapes, needs_inputs):
+    """The model's training plan seeded by a tape; ``tape_trained`` lists (variable, gradient view) of
+    the weights it trains, read by the record's backward (found once, when the plan is built)."""
     arena = model.parameter_arena()
-    return compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
+    plan = compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
                         input_gradients=needs_inputs, input_shapes=shapes, external_seeds=True)
-
-
-def _trained_variables(model, plan):
-    arena = model.parameter_arena()
-    by_id = {id(v): v for v in model.weights}
-    return [(by_id[i], view) for i, view in arena.grad_views.items() if i in by_id]
+    plan.tape_trained = [(v, arena.grad_views[id(v)]) for v in model.weights if id(v) in arena.grad_views]
+    return plan
 
 
 def _loss_on_taped(loss, y_true, y_pred, sample_weight):

@@ -34,6 +34,7 @@ class Trainer:
         self.compile_arguments = None  # compile()'s loss, loss_weights, metrics, weighted_metrics as given
         self.plan_cache = PlanCache()
         self.training_lock = threading.Lock()  # one fit at a time per model (fit refuses a second thread)
+        self.evaluation_lock = threading.RLock()  # evaluations take turns (the metrics are the model's state)
         self._specs = None
         self._loss_totals = None
         self._compiled_trainable = None
