@@ -117,7 +117,7 @@ def test_steps_per_epoch_smaller_than_a_finite_dataset_continues_then_starts_ove
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # used up exactly at an epoch's end: no 'ran out' warning
         history = model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=3, steps_per_epoch=3,
-                            verbose=0)
+                            shuffle=False, verbose=0)
     assert len(history.history["loss"]) == 3
     assert_same_weights(by_arrays, model)
 
@@ -263,7 +263,7 @@ def test_steps_resume_across_training_epochs_and_restart_every_validation():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         classifier().fit(train, epochs=4, steps_per_epoch=2, validation_data=validation, validation_steps=1,
-                         verbose=0)
+                         shuffle=False, verbose=0)
     assert train.passes == 2  # epochs 1-2 read the first pass, epochs 3-4 the second
     assert validation.passes == 4  # every validation reads the first batch again
     with pytest.raises(ValueError, match="steps must be a positive integer, received 1.5"):
@@ -465,3 +465,13 @@ def test_guide_using_a_pytorch_dataloader(torch, guide_data):
 
     history = model.fit(torch.utils.data.DataLoader(BatchTorchDataset(), batch_size=None), epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_shuffle_true_with_a_dataset_is_ignored_with_keras_warning():
+    x, y = data(32)
+    rng = np.random.default_rng(0)
+    for model, batches in ((classifier(), Batches(x, y)),
+                           (regression(), Batches(rng.random((32, 4)), rng.random((32, 1))))):
+        with pytest.warns(UserWarning, match=r"`shuffle=True` was passed, but will be ignored since the data `x` was "
+                                             r"provided as an iterable of batches \(Batches\)"):
+            model.fit(batches, verbose=0)

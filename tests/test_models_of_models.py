@@ -76,3 +76,75 @@ def test_loss_functions_inside_a_tape_are_recorded(loss):
     with keras.GradientTape() as tape:
         value = loss(t, ops.sigmoid(tape.watch(x)))
     assert tape.gradient(value, x) is not None
+
+
+def test_a_model_of_models_refuses_save_clearly_and_its_weights_round_trip(tmp_path):
+    model, _, _ = _autoencoder()
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(np.random.default_rng(0).standard_normal((32, 6)).astype("float32"), batch_size=16, verbose=0)
+    with pytest.raises(NotImplementedError, match=r"'auto_encoder\w*' \(AutoEncoder\) has no graph.*self\.encoder, "
+                                                  r"self\.decoder.*save_weights"):
+        model.save(tmp_path / "model.fw")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    with pytest.raises(NotImplementedError, match="defines no call"):
+        model.get_config()
+    model.save_weights(tmp_path / "ae.weights.fw")
+    again, _, _ = _autoencoder()
+    again.load_weights(tmp_path / "ae.weights.fw")
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))
+
+
+def test_the_summary_of_a_model_of_models_lists_the_models_it_keeps():
+    model, encoder, decoder = _autoencoder()
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "encoder (Sequential)" in text and "(None, 3)" in text and "decoder (Sequential)" in text
+    assert f"Total params: {encoder.count_params() + decoder.count_params():,}" in text
+
+
+class FrozenCriticGenerator(keras.Model):
+    """The GAN pattern: the generator's step runs through a frozen critic."""
+
+    def __init__(self, generator, critic):
+        super().__init__()
+        self.generator, self.critic = generator, critic
+
+    def train_step(self, data):
+        with keras.GradientTape() as tape:
+            loss = ops.mean(self.critic(self.generator(data, training=True), training=True))
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": loss}
+
+
+def test_a_frozen_model_inside_a_tape_passes_gradients_but_is_not_trained():
+    keras.utils.set_random_seed(3)
+    generator = keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="tanh")])
+    critic = keras.Sequential([keras.Input((5,)), layers.Dense(8, activation="relu"), layers.BatchNormalization(),
+                               layers.Dense(1)])
+    x = np.random.default_rng(4).standard_normal((16, 4))
+    with keras.GradientTape() as tape:
+        trainable_loss = ops.mean(critic(generator(x), training=False))
+    expected = tape.gradient(trainable_loss, generator.trainable_weights)
+    critic.trainable = False
+    with keras.GradientTape() as tape:
+        loss = ops.mean(critic(generator(x), training=True))  # frozen: BatchNormalization runs as in inference
+    assert float(loss) == pytest.approx(float(trainable_loss), rel=1e-6)
+    assert critic.trainable_weights == []
+    got = tape.gradient(loss, generator.trainable_weights + critic.weights)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7)
+    assert all(g is None for g in got[len(expected):])  # weights not trainable now are not watched (as TF)
+    model = FrozenCriticGenerator(generator, critic)
+    assert [id(w) for w in model.trainable_weights] == [id(w) for w in generator.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    critic_before = [w.copy() for w in critic.get_weights()]
+    generator_before = [w.copy() for w in generator.get_weights()]
+    model.fit(x, batch_size=8, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(critic_before, critic.get_weights()))  # statistics too
+    assert not any(np.array_equal(a, b) for a, b in zip(generator_before, generator.get_weights()))
+    critic.trainable = True  # unfrozen after its frozen plans ran: its weights get gradients again
+    with keras.GradientTape() as tape:
+        loss = ops.mean(critic(generator(x), training=False))
+    assert all(g is not None and np.any(g) for g in tape.gradient(loss, critic.trainable_weights))

@@ -168,7 +168,22 @@ class Model(CustomSteps, Trainer, Layer):
     # ----- graph -------------------------------------------------------------------------
     def graph_nodes(self):
         """Nodes in execution order, Input nodes excluded."""
-        return self._nodes
+        try:
+            return self._nodes
+        except AttributeError:
+            raise self._no_graph_error() from None
+
+    def _no_graph_error(self):
+        if _defines_call(type(self)):
+            return ValueError(f"Model '{self.name}' has not been built yet: call it on data, fit it, or call "
+                              "build(input_shape) first")
+        # a model of models (a GAN, Keras's VAE): as in Keras, nothing says how to make it again from a file
+        kept = ", ".join(f"self.{k}" for k, v in vars(self).items() if isinstance(v, Layer) and v is not self)
+        return NotImplementedError(
+            f"Model '{self.name}' ({type(self).__name__}) has no graph of its own: it defines no call(), so it "
+            f"cannot be written as a config or a model file. Save the models it keeps ({kept or 'none'}) with "
+            "their own save(), or all of its weights with save_weights() / load_weights() into a new "
+            f"{type(self).__name__}")
 
     def flat_graph(self, input_shapes=None, training=False):
         """Every layer call, nested models and traced calls inlined, as the plan compiler takes them

@@ -26,8 +26,41 @@ def _traced_layers_as_one(items):
     return rows
 
 
+def _table(rows):
+    widths = [max(len(r[i]) for r in rows) + 2 for i in range(len(rows[0]))]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        if i == 0:
+            lines.append("=" * sum(widths))
+    return lines, sum(widths)
+
+
+def _parameter_lines(model):
+    trainable = sum(w.value.size for w in model.trainable_weights)
+    total = model.count_params()
+    return [f"Total params: {total:,} ({_human(total * model.arena_dtype().itemsize, 'B')})",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}"]
+
+
+def _models_kept_text(model):
+    """A model of models (a GAN, a VAE with its own train_step): one row per model or layer it keeps."""
+    rows = [("Layer (type)", "Output Shape", "Param #")]
+    for layer in model.layers:
+        outputs = getattr(layer, "outputs", None) or []
+        shapes = [t.shape for t in outputs]
+        shape = "?" if not shapes else format_shape(shapes[0]) if len(shapes) == 1 else format_shape(shapes)
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params())))
+    table, width = _table(rows)
+    return "\n".join([f'Model: "{model.name}"', "-" * width] + table + ["=" * width] + _parameter_lines(model)
+                     + ["-" * width])
+
+
 def summary_text(model):
     """The summary table as text. FLOPs are per sample; memory is the predict plan's at batch 1."""
+    if not model.outputs and not getattr(model, "_graph_layers", True) and model.layers:
+        return _models_kept_text(model)
     if not model.built or not model.outputs:
         raise ValueError(f"Model '{model.name}' has not been built yet, so its layers have no shapes: give it "
                          "an Input (or input_shape= on the first layer), call build(input_shape), or fit it first")
@@ -43,20 +76,9 @@ def summary_text(model):
         shape = format_shape(shapes[0]) if len(shapes) == 1 else format_shape(shapes)
         flops = "?" if item["flops"] is None else _human(item["flops"], "FLOP") if item["flops"] else "0"
         rows.append((f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params()), flops))
-    widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
-    rule = "-" * sum(widths)
-    lines = [f'Model: "{model.name}"', rule]
-    for i, row in enumerate(rows):
-        lines.append("".join(cell.ljust(w) for cell, w in zip(row, widths)))
-        if i == 0:
-            lines.append("=" * sum(widths))
-    trainable = sum(w.value.size for w in model.trainable_weights)
-    total = model.count_params()
-    itemsize = model.arena_dtype().itemsize
-    lines += ["=" * sum(widths),
-              f"Total params: {total:,} ({_human(total * itemsize, 'B')})",
-              f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}"]
+    table, width = _table(rows)
+    rule = "-" * width
+    lines = [f'Model: "{model.name}"', rule] + table + ["=" * width] + _parameter_lines(model)
     if plan is not None:
         flops = sum(item["flops"] for item in plan.describe)
         lines += [f"Forward FLOPs per sample: {_human(flops, 'FLOP')}",

@@ -29,6 +29,7 @@ class ParameterArena:
         offsets = np.cumsum([0] + [v.value.size for v in trainable])
         self.segments = list(zip(offsets[:-1].tolist(), offsets[1:].tolist()))  # one (start, stop) per variable
         self.versions = [(v, v.version) for v in list(trainable) + list(others)]
+        self.trainable_ids = [id(v) for v in trainable]
         self.optimizer_step = None  # the optimizer's kernel bound to params and grads, once
 
     def is_stale(self):
@@ -73,9 +74,10 @@ class PlanCache:
             self._arena = None
 
     def arena(self, trainable, others, dtype):
-        """The arena for these variables, packed now if there is none or a weight moved."""
+        """The arena for these variables, packed now if there is none, a weight moved or the trainable
+        ones are others now (a layer frozen or unfrozen in a model that is not compiled)."""
         with self.guard:
-            if self._arena is None or self._arena.is_stale():
+            if self._arena is None or self._arena.is_stale() or self._arena.trainable_ids != [id(v) for v in trainable]:
                 self._arena = ParameterArena(trainable, others, dtype)
                 self._plans = OrderedDict()
             return self._arena

@@ -16,7 +16,8 @@ import warnings
 
 from framework.kernels.elementwise import copy_rows, gather_rows
 from framework.plan.steps import rows2d
-from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy
+from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy, \
+    warn_shuffle_ignored
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import global_generator
 
@@ -127,6 +128,8 @@ class StreamBatches:
         self.dataset = data if isinstance(data, PyDataset) else None
         self.source = DatasetBatches(data, steps, resume) if self.dataset is None and is_dataset(data) else None
         self.iterator = None if self.dataset is not None or self.source is not None else iter(data)
+        if shuffle and self.source is not None:
+            warn_shuffle_ignored(data)
         self.shuffle = shuffle
         self.need_targets = need_targets
         self.class_weight = class_weight

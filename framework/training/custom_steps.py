@@ -20,7 +20,8 @@ import numpy as np
 from framework.callbacks import History
 from framework.metrics import Mean, Metric
 from framework.training.batches import is_stream
-from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy
+from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy, \
+    warn_shuffle_ignored
 from framework.training.tape import GradientTape, record_penalties, recording_tapes
 from framework.utils.data import unpack_x_y_sample_weight
 from framework.utils.random import global_generator
@@ -278,6 +279,8 @@ class _Batches:
         if self.stream:
             refuse_targets(x, y, sample_weight)
             self.source = DatasetBatches(x, steps, resume) if is_dataset(x) else None
+            if shuffle and self.source is not None:
+                warn_shuffle_ignored(x)
             self.steps = self.source.steps if self.source is not None else int(steps) if steps is not None \
                 else (len(x) if hasattr(x, "__len__") else None)
             return

@@ -81,6 +81,13 @@ def describe(data):
     return "a generator or PyDataset"
 
 
+def warn_shuffle_ignored(data):
+    """Keras 3's warning when fit(shuffle=True), the default, receives a dataset: it shuffles itself."""
+    warnings.warn(f"`shuffle=True` was passed, but will be ignored since the data `x` was provided as "
+                  f"{describe(data)}, which is expected to be shuffled already (a tf.data.Dataset with "
+                  ".shuffle(buffer_size), a DataLoader with shuffle=True)", UserWarning, stacklevel=5)
+
+
 def refuse_targets(data, y, sample_weight):
     """As Keras: with a dataset, generator or PyDataset the batches carry the targets and sample
     weights, so ``y`` and ``sample_weight`` arguments are refused."""

@@ -392,6 +392,7 @@ def record_model_call(model, inputs, training):
     shapes = sample_shapes(xs)
     needs_inputs = any(t is not None for t in tracked)
     cache = model.plan_cache
+    model.parameter_arena()  # packed again (its plans dropped) when layers were frozen or unfrozen since
     key = ("tape", n, bool(training), model._known_shapes(shapes), needs_inputs)
     plan = cache.acquire(key, lambda: _tape_plan(model, n, bool(training), key[3], needs_inputs))
     plan.tape_holds = len(tapes)  # every recording tape holds the plan; the last to let go releases it
