@@ -63,6 +63,7 @@ assert history.history["loss"][-1] < history.history["loss"][0]
 assert set(gan_history.history) == {"d_loss", "g_loss"}
 assert float(loss_value) < 0.5
 assert len(gp_grads) == 4 and all(g is not None for g in gp_grads[:1])
+assert len(variable_grads) == 4 and float(value) > 0 and list(slope) == [2.0, -4.0]
 print("checked")
 '''
     result = subprocess.run([sys.executable, "-c", "\n".join(blocks) + checks], cwd=ROOT,

@@ -202,6 +202,10 @@ class GradientTape:
             self._watched[id(value)] = value
             self._watched[id(view)] = view
             self._aliases[id(view)] = value  # the view is the array: one gradient for both
+            for outer in recording_tapes():  # an outer tape watching the array sees the view as the array too
+                if outer is not self and outer._tracks(value):
+                    outer._watched[id(view)] = view
+                    outer._aliases[id(view)] = outer._aliases.get(id(value), value)
             views.append(view)
         return views[0] if len(views) == 1 and not isinstance(tensor, (list, tuple)) else views
 
