@@ -160,6 +160,10 @@ CASES = [
                                                                 output_padding=0), (3, 3, 2)),
     ("transpose_dilation", lambda: L.Conv2DTranspose(2, 3, dilation_rate=(2, 1), padding="same",
                                                      use_bias=False), (4, 3, 2)),
+    # few filters from many channels: the product on the input side (framework/layers/conv_input_side.py)
+    ("input_side_same", lambda: L.Conv2D(1, (3, 4), padding="same"), (5, 6, 8)),
+    ("input_side_valid_dilation", lambda: L.Conv2D(2, 3, dilation_rate=(2, 1), activation="tanh"), (7, 5, 8)),
+    ("input_side_conv1d_causal", lambda: L.Conv1D(1, 3, padding="causal", dilation_rate=2, use_bias=False), (9, 4)),
     ("depthwise", lambda: L.DepthwiseConv2D(3), (5, 4, 3)),
     ("depthwise_multiplier_same_stride", lambda: L.DepthwiseConv2D(3, strides=2, padding="same",
                                                                    depth_multiplier=2), (7, 6, 2)),
@@ -172,7 +176,7 @@ CASES = [
 ]
 IDS = [c[0] for c in CASES]
 # cases whose gradients are also checked with one sample per column chunk
-CHUNKED = ["conv2d_same_stride_remainder", "conv2d_groups", "conv1d_causal_dilation",
+CHUNKED = ["conv2d_same_stride_remainder", "conv2d_groups", "conv1d_causal_dilation", "input_side_same",
            "transpose_output_padding_same", "transpose_valid_stride"]
 
 
@@ -315,6 +319,7 @@ def test_train_step_allocates_nothing(one_sample_chunks):
     h = L.SeparableConv2D(4, 2, activation="relu")(h)
     h = L.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1)(h)
     h = L.Conv2D(4, 2, groups=2, use_bias=False)(L.Conv2D(4, 1)(h))
+    h = L.Conv2D(1, 3, padding="same", activation="tanh")(h)  # input side: 1 filter from 4 channels
     out = L.Conv2D(3, 1, activation="softmax")(h)
     model = fw.Model(inp, out)
     x = _x((8, 7, 2), batch=4).astype(np.float32)
@@ -494,3 +499,11 @@ def test_reuse_on_other_channels_is_refused_other_sizes_allowed():
     assert conv(fw.Input((5, 6, 3))).shape == (None, 3, 4, 2)
     with pytest.raises(ValueError, match="reused"):
         conv(fw.Input((8, 8, 4)))
+
+
+def test_few_filters_from_many_channels_take_the_input_side_path():
+    from framework.layers import conv_input_side
+    taken = {name: conv_input_side.applies(factory(), shape[-1]) for name, factory, shape in CASES
+             if name.startswith(("conv", "input_side"))}
+    assert {name for name, yes in taken.items() if yes} == {"input_side_same", "input_side_valid_dilation",
+                                                           "input_side_conv1d_causal"}

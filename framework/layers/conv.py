@@ -10,6 +10,7 @@ import math
 
 from framework import constraints
 from framework.graph.shapes import format_shape
+from framework.layers import conv_input_side
 from framework.layers.convolutional import (_BaseConv, _Columns, _Written, _chunks, _group_view, _positive,
                                             _reshaped, _row_slices, _sequence, _swap, _weight_config)
 from framework.plan.steps import matmul_step, rows2d_last
@@ -74,6 +75,8 @@ class _Conv(_BaseConv):
         return _group_view(_reshaped(kernel, (-1, self.filters)), self.groups)
 
     def forward(self, ctx):
+        if conv_input_side.applies(self, ctx.x.shape[-1]):
+            return conv_input_side.forward(self, ctx)
         x4, columns, row_slices = self._plan(ctx)
         z2, y2 = self._pre_activation(ctx), rows2d_last(ctx.y)
         weights = self._kernel_matrix(ctx.weights[0])
@@ -88,6 +91,8 @@ class _Conv(_BaseConv):
         return [_sequence(calls)]
 
     def backward(self, ctx):
+        if conv_input_side.applies(self, ctx.x.shape[-1]):
+            return conv_input_side.backward(self, ctx)
         x4, columns, row_slices = self._plan(ctx)
         d_kernel, dx = ctx.d_weights[0], ctx.dx
         groups = self.groups
