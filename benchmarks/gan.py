@@ -5,7 +5,9 @@ and one generator update per step, Adam, binary cross-entropy from logits, float
 
 - framework: the guide's ``train_step`` with ``framework.GradientTape`` and two optimizers;
 - pytorch: the same networks in eager PyTorch (``zero_grad`` / ``backward`` / ``step``);
-- keras-tf: the guide's own code on Keras 3 with TensorFlow (``tf.GradientTape``), when installed.
+- keras-tf: the guide's own code on Keras 3 with TensorFlow (``tf.GradientTape``), when installed;
+- keras-jax: Keras 3 on JAX as its JAX guide writes a custom step (``stateless_call``,
+  ``jax.value_and_grad``, ``stateless_apply``, one ``jax.jit``), when installed.
 
 Ours also times, on the MLP 784-512-256-10 at batch 128, a custom ``train_step`` doing what the
 built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step.
@@ -164,7 +166,57 @@ def keras_tf(real, _):
     return {"gan train step": lambda: step_fn(images)}
 
 
-CONTENDERS = {"framework": framework_gan, "pytorch": pytorch, "keras-tf": keras_tf}
+def keras_jax(real, _):
+    """The JAX guide's way (custom_train_step_in_jax.py): stateless_call, jax.value_and_grad and
+    stateless_apply inside one jax.jit step."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    import jax
+    import keras
+    from keras import layers
+    keras.utils.set_random_seed(0)
+    discriminator, generator = _networks(keras, layers)
+    d_optimizer, g_optimizer = keras.optimizers.Adam(3e-4), keras.optimizers.Adam(3e-4)
+    d_optimizer.build(discriminator.trainable_variables)
+    g_optimizer.build(generator.trainable_variables)
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+    images = jax.numpy.asarray(real)
+
+    @jax.jit
+    def step_fn(state, real_images, key):
+        d_tv, d_ntv, g_tv, g_ntv, d_ov, g_ov = state
+        k1, k2, k3 = jax.random.split(key, 3)
+        n = real_images.shape[0]
+        generated, _ = generator.stateless_call(g_tv, g_ntv, jax.random.normal(k1, (n, LATENT)))
+        combined = jax.numpy.concatenate([generated, real_images], axis=0)
+        labels = jax.numpy.concatenate([jax.numpy.ones((n, 1)), jax.numpy.zeros((n, 1))], axis=0)
+        labels += 0.05 * jax.random.uniform(k2, labels.shape)
+
+        def d_loss(d_trainable):
+            predictions, new_ntv = discriminator.stateless_call(d_trainable, d_ntv, combined)
+            return loss_fn(labels, predictions), new_ntv
+        (_, d_ntv), grads = jax.value_and_grad(d_loss, has_aux=True)(d_tv)
+        d_tv, d_ov = d_optimizer.stateless_apply(d_ov, grads, d_tv)
+
+        def g_loss(g_trainable):
+            fake, new_ntv = generator.stateless_call(g_trainable, g_ntv, jax.random.normal(k3, (n, LATENT)))
+            predictions, _ = discriminator.stateless_call(d_tv, d_ntv, fake)
+            return loss_fn(jax.numpy.zeros((n, 1)), predictions), new_ntv
+        (_, g_ntv), grads = jax.value_and_grad(g_loss, has_aux=True)(g_tv)
+        g_tv, g_ov = g_optimizer.stateless_apply(g_ov, grads, g_tv)
+        return d_tv, d_ntv, g_tv, g_ntv, d_ov, g_ov
+
+    values = lambda variables: [v.value for v in variables]  # noqa: E731
+    state = [(values(discriminator.trainable_variables), values(discriminator.non_trainable_variables),
+              values(generator.trainable_variables), values(generator.non_trainable_variables),
+              values(d_optimizer.variables), values(g_optimizer.variables))]
+    key = jax.random.PRNGKey(0)
+
+    def step():
+        state[0] = jax.block_until_ready(step_fn(state[0], images, key))
+    return {"gan train step": step}
+
+
+CONTENDERS = {"framework": framework_gan, "pytorch": pytorch, "keras-tf": keras_tf, "keras-jax": keras_jax}
 
 
 def data():
