@@ -27,10 +27,9 @@ from framework.graph.subgraph import placeholder
 from framework.graph.tensor import apply_operator
 from framework.losses import loss as loss_module
 from framework.ops import operation
-from framework.ops.loss_ops import LossValue
 from framework.plan.compiler import compile_plan
 from framework.plan.context import StepContext
-from framework.training import data as data_adapter
+from framework.training import bound_losses, data as data_adapter
 from framework.training.batches import fill_batch, sample_shapes, source_views
 from framework.variables import Variable
 
@@ -396,7 +395,8 @@ def record_model_call(model, inputs, training):
     shapes = sample_shapes(xs)
     needs_inputs = any(t is not None for t in tracked)
     cache = model.plan_cache
-    model.parameter_arena()  # packed again (its plans dropped) when layers were frozen or unfrozen since
+    if not model.compiled:  # packed again (its plans dropped) when layers were frozen or unfrozen since
+        model.parameter_arena()
     key = ("tape", n, bool(training), model._known_shapes(shapes), needs_inputs)
     plan = cache.acquire(key, lambda: _tape_plan(model, n, bool(training), key[3], needs_inputs))
     plan.tape_holds = len(tapes)  # every recording tape holds the plan; the last to let go releases it
@@ -457,9 +457,21 @@ def _tape_plan(model, n, training, shapes, needs_inputs):
 
 
 def _loss_on_taped(loss, y_true, y_pred, sample_weight):
-    """A built-in loss on recorded arrays: one ``LossValue`` step (its fused kernel writes d(y_pred))."""
+    """A built-in loss on recorded arrays: its kernel writes the value and d(y_pred) at once (bound once
+    per shapes, ``framework.training.bound_losses``); the record scales d(y_pred) by the incoming gradient."""
     operands = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight])
-    return LossValue(loss)(*operands)
+    tapes = _recording_for(operands)
+    value, d_pred = bound_losses.evaluate(loss, y_true, y_pred, sample_weight)
+    result = value.view(TapeArray)
+    tracked = [v for v in operands if isinstance(v, np.ndarray) and any(t._tracks(v) for t in tapes)]
+
+    def backward(d_outputs):
+        scale = np.asarray(d_outputs[0], dtype=d_pred.dtype)
+        return [np.multiply(d_pred, scale).reshape(np.shape(v)) if v is y_pred else np.zeros(np.shape(v), _float(v))
+                for v in tracked], []
+
+    _Record(tracked, [result], backward, tapes)
+    return result
 
 
 #: ``input_gradient_model(model, training)`` (framework.models.double_backward installs it: models sit above)
