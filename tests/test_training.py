@@ -663,6 +663,11 @@ def test_verbose_0_prints_nothing(capsys):
     assert captured.out == "" and captured.err == ""
 
 
+def _printed_lines(text):
+    """Lines printed, less the notice of a process's first (compiling) step."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("First step:")]
+
+
 def _epoch_lines(text):
     return [line for line in text.splitlines() if re.match(r"\s*Epoch \d+/\d+", line)]
 
@@ -678,7 +683,7 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     assert len(lines) == 3
     assert [re.match(r"\s*Epoch (\d+)/3", line).group(1) for line in lines] == ["1", "2", "3"]
     assert all("loss" in line and "mae" in line and "val_loss" in line for line in lines)
-    assert len([l for l in text.splitlines() if l.strip()]) == 3
+    assert len(_printed_lines(text)) == 3
     assert "\r" not in text
 
 
@@ -689,7 +694,7 @@ def test_verbose_1_without_a_terminal_prints_plain_lines(capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert len(_epoch_lines(text)) == 2
-    assert len([l for l in text.splitlines() if l.strip()]) == 2
+    assert len(_printed_lines(text)) == 2
     assert "\r" not in text
     # "auto" is 1
     model.fit(x, y, epochs=1, batch_size=4)
@@ -703,7 +708,7 @@ def test_verbose_1_evaluate_prints_one_line(capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "loss" in text and "\r" not in text
-    assert len([l for l in text.splitlines() if l.strip()]) == 1
+    assert len(_printed_lines(text)) == 1
 
 
 class _FakeTerminal(io.StringIO):

@@ -1,5 +1,5 @@
 """Callbacks with Keras's hook names; ``History`` is returned by fit and the
-progress bar is the ``ProgbarLogger`` callback built on tqdm. The Keras 3
+progress display is the ``ProgbarLogger`` callback (progbar.py). The Keras 3
 training callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
 ``LearningRateScheduler``, ``CSVLogger``, ``TerminateOnNaN``,
 ``LambdaCallback``) follow ``keras/src/callbacks/*.py``.
@@ -7,7 +7,7 @@ training callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
 This package face offers every callback name and the lookup (``get``,
 ``serialize``, ``deserialize``); the code lives in ``callback`` (the base class,
 ``HOOKS`` and ``REGISTRY``), ``callback_list``, ``loggers`` (History,
-ProgbarLogger, CSVLogger), ``monitor_callback``, ``early_stopping``
+CSVLogger), ``progbar`` (ProgbarLogger), ``monitor_callback``, ``early_stopping``
 (EarlyStopping, TerminateOnNaN), ``learning_rate_callbacks`` (ReduceLROnPlateau,
 LearningRateScheduler), ``lambda_callback``, ``model_checkpoint`` and
 ``backup_and_restore``.
@@ -18,7 +18,8 @@ from framework.callbacks.callback_list import CallbackList
 from framework.callbacks.early_stopping import EarlyStopping, TerminateOnNaN
 from framework.callbacks.lambda_callback import LambdaCallback
 from framework.callbacks.learning_rate_callbacks import LearningRateScheduler, ReduceLROnPlateau
-from framework.callbacks.loggers import CSVLogger, History, ProgbarLogger, format_logs
+from framework.callbacks.loggers import CSVLogger, History, format_logs
+from framework.callbacks.progbar import ProgbarLogger, clear_live_lines
 from framework.callbacks.model_checkpoint import ModelCheckpoint
 
 # A name gives the class with its default arguments; a class alone is not accepted.

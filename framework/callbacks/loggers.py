@@ -1,10 +1,9 @@
-"""Callbacks that record or show the epoch logs: ``History`` (returned by fit), ``ProgbarLogger``
-(the progress bar, built on tqdm) and ``CSVLogger`` (a CSV file)."""
+"""Callbacks that record the epoch logs: ``History`` (returned by fit) and ``CSVLogger`` (a CSV file).
+The progress display, ``ProgbarLogger``, is in progbar.py."""
 import collections
 import collections.abc
 import csv
 import os
-import sys
 
 import numpy as np
 
@@ -34,84 +33,6 @@ class History(Callback):
 
 def format_logs(logs):
     return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
-
-
-@REGISTRY.register("ProgbarLogger")
-class ProgbarLogger(Callback):
-    """Progress display. verbose=1: a live tqdm bar per epoch with loss and metrics
-    (a plain line per epoch when output is not a terminal); verbose=2: one line per epoch."""
-
-    def __init__(self, verbose=1, stream=None):
-        super().__init__()
-        self.verbose = verbose
-        self.stream = stream
-        self.bar = None
-
-    def get_config(self):
-        return {"verbose": self.verbose}
-
-    def _live(self):
-        stream = self.stream or sys.stderr
-        return self.verbose == 1 and hasattr(stream, "isatty") and stream.isatty()
-
-    def _open(self, total, desc):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=total, desc=desc, file=self.stream or sys.stderr, leave=True,
-                        dynamic_ncols=True, unit="step", mininterval=0.1,
-                        bar_format="{desc} {n_fmt}/{total_fmt} |{bar:20}| {elapsed}<{remaining}{postfix}")
-
-    def _print(self, text):
-        print(text, file=self.stream or sys.stdout, flush=True)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-        if self._live():
-            self._open(self.params.get("steps"), f"Epoch {epoch + 1}/{self.params.get('epochs')}:")
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.bar is not None:
-            self.bar.update(1)
-            if self.bar.n == self.bar.total or batch % 8 == 0:
-                self.bar.set_postfix_str(format_logs(logs or {}), refresh=False)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs or {}), refresh=True)
-            self.bar.close()
-            self.bar = None
-        elif self.verbose:
-            self._print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {format_logs(logs or {})}")
-
-    def on_test_begin(self, logs=None):
-        if self._live() and not self.params.get("in_fit"):
-            self._open(self.params.get("steps"), "Evaluate:")
-
-    def on_test_batch_end(self, batch, logs=None):
-        if self.bar is not None and not self.params.get("in_fit"):
-            self.bar.update(1)
-
-    def on_test_end(self, logs=None):
-        if self.params.get("in_fit"):
-            return
-        if self.bar is not None:
-            self.bar.set_postfix_str(format_logs(logs or {}), refresh=True)
-            self.bar.close()
-            self.bar = None
-        elif self.verbose:
-            self._print(format_logs(logs or {}))
-
-    def on_predict_begin(self, logs=None):
-        if self._live():
-            self._open(self.params.get("steps"), "Predict:")
-
-    def on_predict_batch_end(self, batch, logs=None):
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def on_predict_end(self, logs=None):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 @REGISTRY.register("CSVLogger")

@@ -213,7 +213,8 @@ def _custom_fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_
     elif validation_data is not None:
         val = _Batches(*_validation(validation_data), validation_batch_size or batch_size, False, validation_steps)
     history = model.history = History()
-    cbs = model._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps)
+    cbs = model._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps,
+                           batch_size=None if train.stream else train.batch_size)
     model.stop_training = False
     cbs.on_train_begin()
     logs = {}

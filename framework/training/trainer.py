@@ -12,7 +12,7 @@ import numpy as np
 
 from framework import backend, optimizers
 from framework import callbacks as callbacks_module, losses as losses_module, metrics as metrics_module
-from framework.callbacks import CallbackList, History, ProgbarLogger
+from framework.callbacks import CallbackList, History, ProgbarLogger, clear_live_lines
 from framework.graph.flattening import has_loss_terms
 from framework.graph.shapes import format_shape
 from framework.plan.cache import PlanCache
@@ -300,8 +300,9 @@ class Trainer:
             return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
                              class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
                              validation_batch_size, validation_freq)
-        finally:
+        finally:  # an interrupted fit (Ctrl-C) leaves no half-drawn progress line
             self.training_lock.release()
+            clear_live_lines()
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
              class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
@@ -312,9 +313,9 @@ class Trainer:
                                             steps_per_epoch, validation_split, validation_data,
                                             validation_steps, validation_batch_size)
         history = self.history = History()  # set first, as Keras: callbacks may read model.history
-        cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps)
-        self.stop_training = False
-        self._nan_reported = False
+        cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps,
+                              batch_size=getattr(train, "batch_size", None))
+        self.stop_training = self._nan_reported = False
         self._resume_epoch = None
         cbs.on_train_begin()
         if self._resume_epoch is not None:  # a callback restored a backup (resume_from_epoch)
