@@ -22,7 +22,8 @@ This package face offers every metric name and the lookup (``get``,
 ``serialize``, ``deserialize``); the classes live in one module per family:
 ``metric`` (the base class and ``REGISTRY``), ``reduction_metrics`` (``Mean``,
 ``MeanMetricWrapper``), ``accuracy_metrics``, ``regression_metrics``,
-``confusion_metrics``, ``f_score_metrics`` and ``iou_metrics``.
+``confusion_metrics``, ``f_score_metrics``, ``iou_metrics`` and ``loss_metrics`` (the means of losses:
+crossentropies, KL divergence, Poisson, hinges, MSLE, log-cosh; ``Sum`` and ``R2Score``).
 """
 from framework.losses.regression_losses import mean_absolute_error, mean_squared_error
 from framework.metrics.accuracy_metrics import (Accuracy, BinaryAccuracy, CategoricalAccuracy,
@@ -35,6 +36,13 @@ from framework.metrics.confusion_metrics import (AUC, FalseNegatives, FalsePosit
                                                  SpecificityAtSensitivity, TrueNegatives, TruePositives)
 from framework.metrics.f_score_metrics import F1Score, FBetaScore
 from framework.metrics.iou_metrics import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
+from framework.losses.hinge_losses import categorical_hinge, hinge, squared_hinge
+from framework.losses.probabilistic_losses import (binary_crossentropy, categorical_crossentropy, kl_divergence,
+                                                   poisson, sparse_categorical_crossentropy)
+from framework.losses.regression_losses import log_cosh, mean_squared_logarithmic_error
+from framework.metrics.loss_metrics import (BinaryCrossentropy, CategoricalCrossentropy, CategoricalHinge, Hinge,
+                                            KLDivergence, LogCoshError, MeanSquaredLogarithmicError, Poisson,
+                                            R2Score, SparseCategoricalCrossentropy, SquaredHinge, Sum)
 from framework.metrics.metric import REGISTRY, Metric, register
 from framework.metrics.reduction_metrics import Mean, MeanMetricWrapper, reduce_to_samplewise_values
 from framework.metrics.regression_metrics import (CosineSimilarity, MeanAbsoluteError, MeanAbsolutePercentageError,
@@ -47,6 +55,10 @@ _FUNCTIONS = {
     mean_absolute_error: MeanAbsoluteError, top_k_categorical_accuracy: TopKCategoricalAccuracy,
     sparse_top_k_categorical_accuracy: SparseTopKCategoricalAccuracy,
     mean_absolute_percentage_error: MeanAbsolutePercentageError, cosine_similarity: CosineSimilarity,
+    binary_crossentropy: BinaryCrossentropy, categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy, kl_divergence: KLDivergence, poisson: Poisson,
+    hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, log_cosh: LogCoshError,
 }
 
 
