@@ -129,7 +129,7 @@ ERRORS = {
         "unknown optimizer 'adamm'; did you mean 'adam' or 'nadam' or 'adamw'?"),
     "unknown metric": (
         BASE.replace("metrics: [accuracy]", "metrics: [accuracy, precison]"), 9,
-        "unknown metric 'precison'; did you mean 'precision' or 'Precision'?"),
+        "unknown metric 'precison'; did you mean 'precision' or 'Precision' or 'poisson'?"),
     "unknown callback": (
         BASE + "  callbacks:\n    - EarlyStoping: {patience: 2}\n", 17,
         "unknown callback 'EarlyStoping'; did you mean 'EarlyStopping'?"),
@@ -280,7 +280,7 @@ def test_anchors_and_merge_keys_work(tmp_path, npz):
     text = BASE.replace("model:", "common: &hidden {units: 8, activation: relu}\nmodel:", 1)
     assert problems_of(write(tmp_path, text)) == [
         (1, "unknown key 'common' at the top level; valid keys: model, compile, data, fit, seed, output, "
-            "description")]
+            "description, plugins")]
     text = BASE.replace("- Dense: {units: 8, activation: relu}",
                         "- Dense: &hidden {units: 8, activation: relu}\n    - Dense: {<<: *hidden, units: 4}")
     model = load_run_config(write(tmp_path, text)).build_model()
@@ -542,7 +542,8 @@ def test_idx_files_with_start_and_stop(tmp_path):
         reshape: [4]
     """, input_shape="[4]", units=3, loss="sparse_categorical_crossentropy"))
     x, y, _, (xt, yt) = cfg.load_data()
-    np.testing.assert_array_equal(x, images[:8].reshape(8, 4))
+    np.testing.assert_array_equal(x, images[:8])  # as loaded: the model's data_reshape layer reshapes
+    np.testing.assert_array_equal(cfg.build_model().get_layer("data_reshape")(x), images[:8].reshape(8, 4))
     np.testing.assert_array_equal(yt, labels[8:])
 
 
@@ -573,14 +574,20 @@ def test_scale_normalize_reshape_and_one_hot(tmp_path):
         one_hot: 4
     """, input_shape="[6]", units=4, loss="categorical_crossentropy"))
     x, y, _, (xt, yt) = cfg.load_data()
-    assert x.shape == (20, 6) and x.dtype == np.float32 and y.shape == (20, 4)
-    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(x.std(axis=0), 1, atol=1e-4)
-    np.testing.assert_allclose(xt, x, atol=1e-6)  # test data uses the training statistics
+    assert x.shape == (20, 2, 3) and x.dtype == np.float32 and y.shape == (20, 4)  # inputs as loaded
+    model = cfg.build_model()  # data.reshape / scale / normalize are its first layers
+    front = fw.Model(model.inputs, model.get_layer("data_normalize").output)
+    processed = front.predict(x, verbose=0)
+    assert processed.shape == (20, 6)
+    np.testing.assert_allclose(processed.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(processed.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_allclose(front.predict(xt, verbose=0), processed, atol=1e-6)  # the training statistics
     cfg = load_run_config(_data_config(tmp_path, "train: img.npz\nreshape: [6]\nnormalize: minmax\n",
                                        input_shape="[6]", units=4, loss="sparse_categorical_crossentropy"))
     x = cfg.load_data()[0]
-    assert x.min() == 0 and x.max() == 1
+    model = cfg.build_model()
+    processed = fw.Model(model.inputs, model.get_layer("data_normalize").output).predict(x, verbose=0)
+    assert processed.min() == 0 and abs(processed.max() - 1) < 1e-6
 
 
 def test_synthetic_datasets_and_dataset_splits(tmp_path):
@@ -610,15 +617,10 @@ def test_external_datasets_resolve_lazily_from_an_allow_list(tmp_path, monkeypat
     path = _data_config(tmp_path, "train: {dataset: os}")
     assert problems_of(path)[0][1].startswith("unknown dataset 'os'")
     assert not any(name.endswith(".os") or name == "os" for name in imported)
-    path = _data_config(tmp_path, "train: {dataset: cifar10}")
-    try:
-        importlib.util.find_spec("framework.datasets.cifar10")
-        present = importlib.util.find_spec("framework.datasets.cifar10") is not None
-    except ModuleNotFoundError:  # pragma: no cover
-        present = False
-    if not present:
-        line, message = only_problem(path)
-        assert line == 7 and message.startswith("dataset 'cifar10' is not available: framework.datasets.cifar10")
+    path = _data_config(tmp_path, "train: {dataset: cifar10}")  # not built: not a name configs may use
+    line, message = only_problem(path)
+    assert line == 7 and message.startswith("unknown dataset 'cifar10'")
+    assert not any("cifar10" in name for name in imported)
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -729,7 +731,8 @@ def test_mlp_config_end_to_end_on_the_mnist_sample(tmp_path):
     model = cfg.build_model()
     model.compile(**cfg.compile_args())
     x, y, validation, test = cfg.load_data()
-    assert x.shape == (8000, 28, 28) and x.dtype == np.float32 and x.max() <= 1.0
+    assert x.shape == (8000, 28, 28) and x.dtype == np.float32 and x.max() == 255  # data.scale is a layer
+    assert model.get_layer("data_scale").scale == pytest.approx(1 / 255)
     cfg.output.mkdir(parents=True)
     history = model.fit(x, y, validation_data=validation, **cfg.fit_args())
     assert history.history["val_accuracy"][-1] > 0.85
