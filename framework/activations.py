@@ -143,8 +143,7 @@ class ActivationFunction:
             return partial(_AXIS_KERNELS[self.name][0], self._view3(x), self._view3(y))
         if self.kind == K.LINEAR and _same_buffer(x, y):
             return _noop
-        return partial(K.activation_forward, x.reshape(-1), y.reshape(-1),
-                       self.kind, *self._typed(dtype))
+        return partial(K.specialized(self.kind).forward, x.reshape(-1), y.reshape(-1), *self._typed(dtype))
 
     def bind_backward(self, x, y, dy, dx):
         """A callable computing dx = dy * f'(x); x may be None unless needs_input; dx may be dy."""
@@ -158,8 +157,8 @@ class ActivationFunction:
                            self._view3(y), self._view3(dy), self._view3(dx))
         if self.kind == K.LINEAR and _same_buffer(dy, dx):
             return _noop
-        return partial(K.activation_backward, x.reshape(-1), y.reshape(-1), dy.reshape(-1),
-                       dx.reshape(-1), self.kind, *self._typed(dtype))
+        return partial(K.specialized(self.kind).backward, x.reshape(-1), y.reshape(-1), dy.reshape(-1),
+                       dx.reshape(-1), *self._typed(dtype))
 
     def _check_2d(self, where, b, **arrays):
         dtype = _check(where, arrays)
@@ -182,10 +181,10 @@ class ActivationFunction:
         """
         dtype = self._check_2d(f"{self.name}.bind_bias_forward", b, z=z, y=y)
         if self.kind is None:
-            add = partial(K.bias_activation_forward, z, b, z, K.LINEAR, *self._typed(dtype))
+            add = partial(K.specialized(K.LINEAR).bias_forward, z, b, z, *self._typed(dtype))
             return _chain(add, partial(_AXIS_KERNELS[self.name][0], self._view3(z, -1),
                                        self._view3(y, -1)))
-        return partial(K.bias_activation_forward, z, b, y, self.kind, *self._typed(dtype))
+        return partial(K.specialized(self.kind).bias_forward, z, b, y, *self._typed(dtype))
 
     def bind_backward_bias_grad(self, x, y, dy, dz, db):
         """A callable doing dz = dy * f'(x) and db = dz summed over rows (written).
@@ -202,9 +201,8 @@ class ActivationFunction:
         if self.kind is None:
             grad = partial(_AXIS_KERNELS[self.name][1], self._view3(y, -1), self._view3(dy, -1),
                            self._view3(dz, -1))
-            return _chain(grad, partial(K.activation_backward_bias_grad, dz, dz, dz, dz, db,
-                                        K.LINEAR, *p))
-        return partial(K.activation_backward_bias_grad, x, y, dy, dz, db, self.kind, *p)
+            return _chain(grad, partial(K.specialized(K.LINEAR).backward_bias_grad, dz, dz, dz, dz, db, *p))
+        return partial(K.specialized(self.kind).backward_bias_grad, x, y, dy, dz, db, *p)
 
     # -- identity -----------------------------------------------------------
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from framework import backend
 from framework.kernels.gather import erf_backward, erf_forward, one_hot_fill, top_k_indices
-from framework.kernels.activations import GELU, activation_backward, activation_forward
+from framework.kernels.activations import GELU, specialized
 from framework.ops.elementwise import Unary
 from framework.kernels.gather import gather_along, scatter_along
 from framework.ops.indexing import error, flat_of, one_axis, view_of
@@ -175,15 +175,17 @@ class ExactGelu(Unary):
 
     def apply(self, x, y):
         zero = y.dtype.type(0)
-        activation_forward(np.ascontiguousarray(x, dtype=y.dtype).reshape(-1), y.reshape(-1), GELU, zero, zero, zero)
+        specialized(GELU).forward(np.ascontiguousarray(x, dtype=y.dtype).reshape(-1), y.reshape(-1), zero, zero, zero)
 
     def bind_forward(self, xs, y, ctx):
         x, yf, zero = flat_of(xs[0]), flat_of(y), y.dtype.type(0)
-        return [lambda: activation_forward(x, yf, GELU, zero, zero, zero)]
+        gelu = specialized(GELU).forward
+        return [lambda: gelu(x, yf, zero, zero, zero)]
 
     def gradient(self, x, y, dy, dx, ctx):
         xf, yf, dyf, dxf, zero = flat_of(x), flat_of(y), flat_of(dy), flat_of(dx), dx.dtype.type(0)
-        return [lambda: activation_backward(xf, yf, dyf, dxf, GELU, zero, zero, zero)]
+        gelu = specialized(GELU).backward
+        return [lambda: gelu(xf, yf, dyf, dxf, zero, zero, zero)]
 
 
 # ----- top k ------------------------------------------------------------------------------------------------

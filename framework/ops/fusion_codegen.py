@@ -17,19 +17,13 @@ directly, broadcast ones summed in float64 (registers, or a float64 scratch copi
 
 Compiled functions are cached in two places: in-process, an LRU of ``CACHE_SIZE`` entries keyed by
 the hash of the source; on disk, the source is written to ``<cache dir>/fused_<hash>.py`` and
-imported from there, so Numba's ``cache=True`` finds it again in a new process. The directory is
-``$FRAMEWORK_CACHE_DIR/fused``, else ``<numba.config.CACHE_DIR>/framework_fused``, else
-``~/.cache/framework/fused``; when it cannot be written the kernel is compiled without a disk cache.
+imported from there, so Numba's ``cache=True`` finds it again in a new process
+(``framework.kernels.generated``: ``$FRAMEWORK_CACHE_DIR/fused`` and its fallbacks).
 The generated source holds only formula templates of op classes and generated names.
 """
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
 from collections import OrderedDict, namedtuple
 
-import numba
+from framework.kernels.generated import load_module, source_hash
 
 #: how many compiled kernels the process keeps (least recently used dropped first)
 CACHE_SIZE = 256
@@ -192,48 +186,15 @@ def backward_source(program, modes, grads, n_params, dtype):
 
 
 # ----- compiling and caching ---------------------------------------------------------------------
-def cache_dir():
-    """Where generated kernels are written (see the module docstring)."""
-    base = os.environ.get("FRAMEWORK_CACHE_DIR")
-    if base:
-        return os.path.join(base, "fused")
-    if numba.config.CACHE_DIR:
-        return os.path.join(numba.config.CACHE_DIR, "framework_fused")
-    return os.path.join(os.path.expanduser("~"), ".cache", "framework", "fused")
-
-
 def compiled(source):
     """The ``run`` function of ``source``, compiled (from the in-process LRU, else imported from disk)."""
-    key = hashlib.sha256(source.encode()).hexdigest()[:32]
+    key = source_hash(source)
     function = _COMPILED.get(key)
     if function is not None:
         _COMPILED.move_to_end(key)
         return function
-    function = _load(key, source)
+    function = load_module("fused", f"fused_{key}", source).run
     _COMPILED[key] = function
     while len(_COMPILED) > CACHE_SIZE:
         _COMPILED.popitem(last=False)
     return function
-
-
-def _load(key, source):
-    name = f"framework_fused_{key}"
-    try:
-        folder = cache_dir()
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"fused_{key}.py")
-        if not os.path.exists(path):
-            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(handle, "w") as file:
-                file.write(source)
-            os.replace(temporary, path)  # atomic: another process may be writing the same file
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module.run
-    except OSError:  # no writable cache directory: compile in memory, without Numba's disk cache
-        sys.modules.pop(name, None)
-        namespace = {"__name__": name}
-        exec(compile(source.replace("@kernel\n", "@kernel(cache=False)\n"), f"<{name}>", "exec"), namespace)
-        return namespace["run"]
