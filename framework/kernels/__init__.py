@@ -27,3 +27,13 @@ def kernel(fn=None, **options):
     if fn is None:
         return lambda f: njit(**settings)(f)
     return njit(**settings)(fn)
+
+
+def kernel_cache_is_warm():
+    """True when Numba's disk cache already holds this installation's kernels (a run has compiled them
+    before): judged by the index of ``copy_rows``, which every training run calls."""
+    import glob
+    import os
+    from framework.kernels import elementwise  # kernels sit below; imported when asked
+    folder = elementwise.copy_rows._cache._cache_path
+    return bool(glob.glob(os.path.join(glob.escape(folder), "elementwise.copy_rows-*.nbi")))

@@ -20,6 +20,7 @@ class Allocator:
     def __init__(self, reuse=False):
         self.reuse = reuse
         self.free = []
+        self.blocks = []  # every block taken (a background compiler zeroes its copies)
         self.nbytes = 0
         self.limit = memory_limit()
 
@@ -31,6 +32,7 @@ class Allocator:
             if self.nbytes + size > self.limit:
                 check_bytes(self.nbytes + size, f"the plan's buffers (with one of shape {tuple(shape)})")
             block = np.empty(max(size, 1), dtype=np.uint8)
+            self.blocks.append(block)
             self.nbytes += block.nbytes
         array = block[:size].view(dtype).reshape(shape)
         if zero:

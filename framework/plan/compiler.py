@@ -10,6 +10,7 @@ folds in. Weight gradients of a shared layer are accumulated the same way.
 import numpy as np
 
 from framework.kernels.elementwise import add_inplace, flat, scale_inplace
+from framework.plan import background_compile
 from framework.plan.buffers import Allocator
 from framework.plan.context import StepContext
 from framework.plan.masking import MaskBuffers, bind_row_weights, loss_normalizes, masked_output, row_buffer
@@ -52,7 +53,10 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     compiler.input_gradients = bool(input_gradients)
     compiler.input_shapes = input_shapes
     compiler.external_seeds = bool(external_seeds) and mode == "train"
-    return compiler.build()
+    plan = compiler.build()
+    if mode == "train":  # a cold process: a forked child compiles the kernels from the other end
+        background_compile.maybe_start(plan)
+    return plan
 
 
 class _Compiler:
@@ -115,6 +119,7 @@ class _Compiler:
         for ctx in self.contexts:
             ctx.sealed = True
         plan.nbytes = self.alloc.nbytes
+        plan.blocks = self.alloc.blocks
         plan.snapshot = [(v, v.version) for e in self.entries for v in e.layer.weights]
         plan.bind_row_views()
         return plan
