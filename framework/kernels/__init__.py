@@ -31,9 +31,15 @@ def kernel(fn=None, **options):
 
 def kernel_cache_is_warm():
     """True when Numba's disk cache already holds this installation's kernels (a run has compiled them
-    before): judged by the index of ``copy_rows``, which every training run calls."""
+    before): judged by the cache indexes of the elementwise kernels (every training run copies its batches
+    with one), looked for where Numba keeps them (``__pycache__`` beside the kernels, or under
+    ``NUMBA_CACHE_DIR``)."""
     import glob
     import os
-    from framework.kernels import elementwise  # kernels sit below; imported when asked
-    folder = elementwise.copy_rows._cache._cache_path
-    return bool(glob.glob(os.path.join(glob.escape(folder), "elementwise.copy_rows-*.nbi")))
+    import numba
+    pattern = "elementwise.*.nbi"
+    base = numba.config.CACHE_DIR  # when set, Numba keeps its cache there and nowhere else
+    if base:
+        return bool(glob.glob(os.path.join(glob.escape(base), "**", pattern), recursive=True))
+    beside = os.path.join(glob.escape(os.path.dirname(os.path.abspath(__file__))), "__pycache__", pattern)
+    return bool(glob.glob(beside))
