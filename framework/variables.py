@@ -13,6 +13,10 @@ import numbers
 import numpy as np
 
 
+#: how many times any variable moved (``rebind``): a plan checks its weights only when this changed
+MOVES = [0]
+
+
 def _operand(value):
     """The array of an operand a variable computes with, or None for what it leaves to the other side."""
     if isinstance(value, Variable):
@@ -139,6 +143,7 @@ class Variable:
         """Move storage to ``view`` (already holding the value); invalidates old plans."""
         self.value = view
         self.version += 1
+        MOVES[0] += 1
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)

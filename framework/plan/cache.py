@@ -139,10 +139,11 @@ class PlanCache:
                 chosen = build()
                 chosen.lock.acquire()
                 self._plans.setdefault(key, []).append(chosen)
+                self._plans.move_to_end(key)
+                self._evict()  # only a new plan adds plans or bytes
             elif chosen is None:
                 waiting = pool[0]
             self._plans.move_to_end(key)
-            self._evict()
         if waiting is not None:
             waiting.lock.acquire()
             chosen = waiting
@@ -152,8 +153,9 @@ class PlanCache:
             chosen.lock.release()
 
     def _fresh_pool(self, key):
-        pool = [plan for plan in self._plans.get(key, []) if not plan.is_stale()]
-        if key in self._plans:
+        kept = self._plans.get(key, [])
+        pool = [plan for plan in kept if not plan.is_stale()]
+        if len(pool) != len(kept):
             self._plans[key] = pool
         return pool
 

@@ -6,6 +6,7 @@ callable was bound to its buffers when the plan was compiled.
 import threading
 
 from framework.plan.steps import rows2d
+from framework.variables import MOVES
 
 
 class Plan:
@@ -43,10 +44,12 @@ class Plan:
         self.penalties = []
         self.metric_steps = []
         self.optimizer_step = None
+        self.gradient_reducer = None   # set by data-parallel training: sums the gradients of all processes
         self.constraint_steps = []
         # what the plan can say of itself
         self.describe = []         # per layer call: layer, node, FLOPs (summary())
         self.snapshot = []         # (variable, version) pairs the steps were bound to
+        self.moves_seen = -1       # MOVES when the snapshot was last found current
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
@@ -59,8 +62,15 @@ class Plan:
         self.weight_rows = [b.reshape(-1, 1) for b in self.sample_weights]
 
     def is_stale(self):
-        """True when a weight moved to another arena since this plan was bound."""
-        return any(var.version != version for var, version in self.snapshot)
+        """True when a weight moved to another arena since this plan was bound (its weights are looked at
+        only when some variable moved since the last look)."""
+        moves = MOVES[0]
+        if moves == self.moves_seen:
+            return False
+        stale = any(var.version != version for var, version in self.snapshot)
+        if not stale:
+            self.moves_seen = moves
+        return stale
 
     def run_forward(self):
         for step in self.forward:
@@ -85,6 +95,8 @@ class Plan:
         total = self.run_losses()
         for step in self.backward:
             step()
+        if self.gradient_reducer is not None:
+            self.gradient_reducer()
         for penalty in self.penalties:
             total += penalty()
         self.optimizer_step()
