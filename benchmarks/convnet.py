@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import keras_contenders, main, print_layer_split  # noqa: E402
+from harness import batch_size, keras_contenders, main, print_layer_split  # noqa: E402
 
 
 def ours(x, y):
@@ -70,8 +70,8 @@ GROUPS = {"Conv2D": "convolution kernels", "MaxPooling2D": "pooling", "Dense": "
 
 
 def data():
-    rng = np.random.default_rng(0)
-    return rng.random((128, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 128)
+    rng, batch = np.random.default_rng(0), batch_size()
+    return rng.random((batch, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, batch)
 
 
 def measure_ours(x, y):

@@ -14,9 +14,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import keras_contenders, main, print_layer_split  # noqa: E402
+from harness import batch_size, keras_contenders, main, print_layer_split  # noqa: E402
 
-BATCH_ENV = "FRAMEWORK_BENCH_BATCH"
 
 
 def _linear_class(base, ops):
@@ -104,7 +103,7 @@ CONTENDERS = {"framework": lambda x, y: _ours(x, y, custom=True)[1],
 
 
 def data():
-    batch = int(os.environ.get(BATCH_ENV, "128"))
+    batch = batch_size()
     rng = np.random.default_rng(0)
     return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
 
@@ -118,8 +117,4 @@ def measure_ours(x, y):
 
 
 if __name__ == "__main__":
-    if "--batch" in sys.argv:  # read here; the child processes inherit it through the environment
-        at = sys.argv.index("--batch")
-        os.environ[BATCH_ENV] = sys.argv[at + 1]
-        del sys.argv[at:at + 2]
     main(__file__, __doc__, CONTENDERS, data, measure_ours)

@@ -8,6 +8,11 @@ pool is left spinning against another's (the trap in docs/architecture.md).
 ``--against REV`` times this tree's framework against the same script at git revision REV
 instead (a before/after comparison of a change): each side runs in its own child processes,
 importing its own tree's code, rounds alternating.
+
+``--batch N`` sets the batch size of scripts that read ``batch_size()`` (every training benchmark;
+default 128). ``--busy K`` starts K other busy processes (each spinning one core in pure Python, ended
+with the run, and in any case after an hour) before the rounds: the figures of a machine where other
+programs run.
 """
 import argparse
 import contextlib
@@ -21,6 +26,10 @@ import sys
 import tempfile
 import time
 
+BATCH_ENV = "FRAMEWORK_BENCH_BATCH"
+BUSY_SECONDS = 3600
+BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    sum(range(10000))\n"
+
 REQUIRES = {"pytorch": ("torch",), "keras-jax": ("keras", "jax"), "keras-tf": ("keras", "tensorflow")}
 KERAS_BACKENDS = {"keras-jax": "jax", "keras-tf": "tensorflow"}
 
@@ -31,6 +40,23 @@ def keras_contenders(keras_model):
         os.environ["KERAS_BACKEND"] = backend  # read when keras is first imported, in this child process
         return keras_model(x, y)
     return {name: functools.partial(on, backend) for name, backend in KERAS_BACKENDS.items()}
+
+
+def batch_size(default=128):
+    """The batch size this run measures (``--batch``, inherited by the child processes)."""
+    return int(os.environ.get(BATCH_ENV, default))
+
+
+@contextlib.contextmanager
+def busy_processes(count):
+    """``count`` other processes spinning a core each while the block runs."""
+    spinners = [subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=BUSY_SECONDS)]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def timed(fn, count):
@@ -53,7 +79,8 @@ def median_ms(fn, count):
 
 def machine_line():
     return (f"machine: {os.cpu_count()} cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+            f"FRAMEWORK_BLAS_POLICY={os.environ.get('FRAMEWORK_BLAS_POLICY', 'auto')}")
 
 
 def print_layer_split(plan, count, group):
@@ -74,7 +101,7 @@ def print_layer_split(plan, count, group):
           ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})" for k, v in sorted(figures.items(), key=lambda kv: -kv[1])))
 
 
-def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
+def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20), default_batch=128):
     """Command line of a benchmark script.
 
     contenders: name -> fn(x, y) returning {what: callable}; data: () -> (x, y);
@@ -84,11 +111,16 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=child_counts[0], help="training steps per round")
+    parser.add_argument("--batch", type=int, help="batch size (default: the script's, 128 for most)")
+    parser.add_argument("--busy", type=int, default=0, help="other busy processes running during the rounds")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--against", metavar="REV",
                         help="time this tree's framework against the same script at git revision REV "
                              "(a before/after comparison) instead of against other frameworks")
     args = parser.parse_args()
+    if args.batch:
+        os.environ[BATCH_ENV] = str(args.batch)  # the child processes inherit it
+    os.environ.setdefault(BATCH_ENV, str(default_batch))
     if args.against:
         compare_revisions(script, args.against, args.rounds, args.steps)
         return
@@ -101,7 +133,7 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
                   for what, fn in suite.items()}
         print(json.dumps(result))
         return
-    print(machine_line())
+    print(machine_line() + f"; batch {batch_size()}; other busy processes: {args.busy}")
     measure_ours(*data())
     names = ["framework"] + [name for name in contenders if name != "framework" and name not in REQUIRES]
     for name, modules in REQUIRES.items():
@@ -113,7 +145,8 @@ def main(script, doc, contenders, data, measure_ours, child_counts=(40, 20)):
         else:
             names.append(name)
     commands = {name: ([sys.executable, script, "--child", name, "--steps", str(args.steps)], None) for name in names}
-    report(alternate(commands, args.rounds), names)
+    with busy_processes(args.busy):
+        report(alternate(commands, args.rounds), names)
 
 
 def alternate(commands, rounds):

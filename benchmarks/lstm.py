@@ -12,9 +12,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import keras_contenders, main, median_ms  # noqa: E402
+from harness import batch_size, keras_contenders, main, median_ms  # noqa: E402
 
-STEPS, FEATURES, UNITS, CLASSES, BATCH = 28, 28, 128, 10, 128
+STEPS, FEATURES, UNITS, CLASSES = 28, 28, 128, 10
 
 
 def ours(x, y):
@@ -72,8 +72,8 @@ CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
 
 
 def data():
-    rng = np.random.default_rng(0)
-    return rng.random((BATCH, STEPS, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, BATCH)
+    rng, batch = np.random.default_rng(0), batch_size()
+    return rng.random((batch, STEPS, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, batch)
 
 
 def _kind(step):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import keras_contenders, main, print_layer_split  # noqa: E402
+from harness import keras_contenders, batch_size, main, print_layer_split  # noqa: E402
 
 
 def ours(x, y):
@@ -72,8 +72,8 @@ CONTENDERS = {"framework": lambda x, y: ours(x, y)[1], "pytorch": pytorch,
 
 
 def data():
-    rng = np.random.default_rng(0)
-    return rng.random((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
+    rng, batch = np.random.default_rng(0), batch_size()
+    return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
 
 
 def measure_ours(x, y):

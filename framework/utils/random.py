@@ -10,13 +10,24 @@ import numpy as np
 _GENERATOR = np.random.default_rng()
 
 
+_SEEDED = [False]
+
+
 def set_random_seed(seed):
-    """Seed every source of randomness the framework uses."""
+    """Seed every source of randomness the framework uses, and ask for results reproducible bit for bit:
+    the BLAS thread count then stays fixed (framework/plan/thread_policy.py; one and two threads can
+    round a product differently)."""
     global _GENERATOR
+    _SEEDED[0] = True
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
     _GENERATOR = np.random.default_rng(seed)
+
+
+def reproducibility_requested():
+    """True once ``set_random_seed`` was called in this process."""
+    return _SEEDED[0]
 
 
 def global_generator():

@@ -1,0 +1,83 @@
+"""How many BLAS threads a plan's training and evaluation steps use, chosen by measuring them.
+
+On a quiet machine two BLAS threads run a step's products faster; with other programs busy, a product
+split over two spinning threads waits for whichever was descheduled, and one thread is many times
+faster (the MNIST MLP at batch 32: 255 ms a step with two threads on a loaded machine). Which one wins
+depends on the sizes and on what else runs, and the load changes while a model trains, so each plan
+measures: it runs its steps with the current setting, and now and then one step with the other; when
+the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it switches. A probe that
+loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds), so
+a settled choice costs one step in many.
+
+One and two threads can round a product differently (OpenBLAS splits some shapes along the inner
+dimension), so a choice made by timing would make training results depend on the machine's load. The
+policy therefore measures only when reproducibility was not asked for: ``FRAMEWORK_BLAS_POLICY`` is
+``auto`` (the default: measure unless ``framework.utils.set_random_seed`` was called), ``measure``
+(always, trading bitwise reproducibility for speed on a busy machine) or ``fixed`` (never: BLAS's own
+setting).
+"""
+import os
+import statistics
+import time
+
+from framework.kernels import blas_threads
+from framework.utils.random import reproducibility_requested
+
+#: a probe switches when its step took less than this fraction of the recent median
+SWITCH_RATIO = 0.85
+#: seconds before the first probe, and the longest wait between probes
+FIRST_INTERVAL, LONGEST_INTERVAL = 0.5, 16.0
+#: steps of the current setting kept for its median
+WINDOW = 7
+#: environment variable: 'auto' (default), 'measure' or 'fixed'
+SWITCH = "FRAMEWORK_BLAS_POLICY"
+MODES = ("auto", "measure", "fixed")
+
+
+class ThreadPolicy:
+    """The BLAS thread count of one plan's steps, kept by measurement.
+
+    Args:
+        clock: a function returning seconds (time.perf_counter; tests give their own).
+    """
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        most = blas_threads.most_threads()
+        mode = os.environ.get(SWITCH, "auto")
+        if mode not in MODES:
+            raise ValueError(f"{SWITCH}={mode!r}: expected one of {', '.join(MODES)}")
+        self.enabled = most > 1 and (mode == "measure" or (mode == "auto" and not reproducibility_requested()))
+        self.threads = most
+        self.choices = (1, most)
+        self.recent = []
+        self.interval = FIRST_INTERVAL
+        self.next_probe = None
+
+    def run(self, step):
+        """``step()`` with this plan's thread count (sometimes the other one, to measure); its result."""
+        if not self.enabled:
+            return step()
+        now = self.clock()
+        if self.next_probe is None:
+            self.next_probe = now + self.interval
+        probing = now >= self.next_probe and len(self.recent) >= 3
+        threads = self.other() if probing else self.threads
+        blas_threads.set_threads(threads)
+        result = step()
+        took = self.clock() - now
+        if probing:
+            self._judge(threads, took)
+        else:
+            self.recent = (self.recent + [took])[-WINDOW:]
+        return result
+
+    def other(self):
+        return self.choices[0] if self.threads == self.choices[1] else self.choices[1]
+
+    def _judge(self, threads, took):
+        if took < SWITCH_RATIO * statistics.median(self.recent):
+            self.threads, self.recent, self.interval = threads, [], FIRST_INTERVAL
+        else:
+            self.interval = min(self.interval * 2, LONGEST_INTERVAL)
+        self.next_probe = self.clock() + self.interval
