@@ -47,6 +47,12 @@ class Metric:
         """The state variables made by ``add_variable``."""
         return list(self.__dict__.get("_state_variables", []))
 
+    def state_arrays(self):
+        """The arrays holding the running state, changed in place by updates: every built-in state is a
+        sum (totals, counts, confusion counts), so data-parallel training adds them across processes."""
+        own = self.__dict__.get("_state")
+        return ([own] if isinstance(own, np.ndarray) else []) + [v.value for v in self.variables]
+
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"Metric {self.name!r} ({type(self).__name__}) gives no update_state()")
 

@@ -1,0 +1,81 @@
+"""Each global batch split across the processes.
+
+Every process walks the same batches in the same order: the shuffle is drawn by all of them from the
+same generator and rank 0's draw is broadcast, so the order cannot drift. Batch ``b`` of
+``batch_size`` samples (the user's number, the global batch) is cut into one contiguous shard per
+process; the first ``size % processes`` shards hold one sample more. A process whose shard is empty
+(a last batch smaller than the number of processes) runs one stand-in sample with weight zero, its
+gradient scaled to zero and its additions to the logs' totals undone (``GlobalLogs``).
+"""
+import functools
+
+from framework.training import parallel
+from framework.training.batches import fill_batch
+from framework.utils.random import global_generator
+
+
+def shard_bounds(batch, rank, processes):
+    """``(start, stop)`` of process ``rank``'s rows within a batch of ``batch`` rows."""
+    base, extra = divmod(int(batch), int(processes))
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+class ShardedBatches:
+    """This process's shard of every batch of an array batch source (``training.batches.ArrayBatches``).
+
+    Yields ``(rows, sample_shapes, load)`` as batch sources do: ``rows`` is this shard's size (1 for
+    an empty shard's stand-in) and ``load(plan)`` fills the plan and, when training, gives it the
+    gradient reducer scaled by this shard's share of the batch.
+
+    Args:
+        batches: the ``ArrayBatches`` of the whole data (every process holds all of it).
+        world: the ``World`` of processes.
+        model: the model being trained.
+        reducer: the ``GradientReducer`` for training batches, None for validation.
+    """
+
+    def __init__(self, batches, world, model, reducer=None):
+        self.batches = batches
+        self.world = world
+        self.model = model
+        self.reducer = reducer
+        self.steps = batches.steps
+        self.empty_step = False   # the last batch loaded was a stand-in (its totals must be undone)
+        self.snapshot = None      # the running totals before that stand-in
+        self.plans = set()        # plans given the reducer, which it leaves when fit ends
+
+    def epoch(self):
+        source = self.batches
+        order = None
+        if source.shuffle:
+            order = global_generator().permutation(source.n)  # every process draws, keeping generators in step
+            self.world.broadcast(order)
+        for step in range(self.steps):
+            start = step * source.batch_size
+            size = min(source.batch_size, source.n - start)
+            lo, hi = shard_bounds(size, self.world.rank, self.world.size)
+            load = functools.partial(self._load, order=order, start=start + lo, rows=hi - lo, size=size,
+                                     batch_start=start)
+            yield max(hi - lo, 1), source.sample_shapes, load
+
+    def _load(self, plan, order, start, rows, size, batch_start):
+        xs, ys, sws = self.batches.views
+        self.empty_step = rows == 0
+        if self.empty_step:
+            self.snapshot = parallel.totals(self.model)
+            fill_batch(plan, xs, ys, sws, order, batch_start)
+            for weights in plan.sample_weights:
+                weights.fill(0)
+        else:
+            fill_batch(plan, xs, ys, sws, order, start)
+        if self.reducer is not None:
+            self.reducer.prepare(self.model, rows / size)
+            plan.gradient_reducer = self.reducer
+            self.plans.add(plan)
+
+    def detach(self):
+        """Take the reducer off every plan it was given (after fit: single-process steps again)."""
+        for plan in self.plans:
+            plan.gradient_reducer = None
+        self.plans.clear()

@@ -1,0 +1,79 @@
+"""``DataParallel``: what ``fit`` does when data-parallel training is on (installed in
+``framework.training.parallel`` by ``initialize()``)."""
+import warnings
+
+from framework.callbacks import BackupAndRestore, CSVLogger, ModelCheckpoint, ProgbarLogger, TensorBoard
+from framework.distribute.gradients import GradientReducer
+from framework.distribute.lockstep import FollowRankZero, GlobalLogs
+from framework.distribute.sharding import ShardedBatches
+from framework.training import parallel
+
+#: callbacks that print or write files: only rank 0 runs them (the others' logs are the same)
+RANK_ZERO_ONLY = (ProgbarLogger, CSVLogger, ModelCheckpoint, BackupAndRestore, TensorBoard)
+#: loss reductions whose gradients add up across shards by ``GradientReducer``'s scaling
+MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
+#: layers whose training step depends on the batch as a whole, or on random draws per sample
+BATCH_DEPENDENT = ("BatchNormalization",)
+RANDOM_PER_SAMPLE = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
+                     "GaussianNoise", "AlphaDropout")
+
+
+class DataParallel:
+    """Shards fit's batches across the processes of ``world`` and adds the callbacks that keep them in
+    step; keeps writing callbacks (progress bar, CSV log, checkpoints, backups) on rank 0 alone.
+
+    Args:
+        world: the ``World`` of processes.
+    """
+
+    def __init__(self, world):
+        self.world = world
+        self.reducer = GradientReducer(world)
+        self.pending = None   # the sharded sources of the fit being set up, for its callbacks
+
+    def shard_batches(self, model, train, validation):
+        check_trainable_in_parallel(model)
+        if not hasattr(train, "views"):
+            raise ValueError("Data-parallel fit (framework.distribute) takes x and y as arrays (every process "
+                             "holds them and trains on its shard of each batch); received a generator, "
+                             "PyDataset or dataset")
+        train = ShardedBatches(train, self.world, model, self.reducer)
+        if validation is not None and hasattr(validation, "views"):
+            validation = ShardedBatches(validation, self.world, model)
+            self.pending = train, validation
+        else:  # a stream is evaluated whole by every process: its logs are already global
+            self.pending = train, None
+        return train, validation
+
+    def arrange_callbacks(self, model, callbacks, fitting):
+        kept = [c for c in callbacks if self.world.rank == 0 or not isinstance(c, RANK_ZERO_ONLY)]
+        if fitting and self.pending is None:
+            warnings.warn(f"Model '{model.name}' overrides train_step: its fit is not data-parallel, every process "
+                          "trains on all of the data", RuntimeWarning, stacklevel=4)
+        if not fitting or self.pending is None:
+            return kept
+        train, validation = self.pending
+        self.pending = None
+        return [GlobalLogs(self.world, train, validation)] + kept + [FollowRankZero(self.world, train)]
+
+
+def check_trainable_in_parallel(model):
+    """Refuse losses whose gradient does not add up across shards; warn about layers whose training
+    differs from one process's."""
+    for reduction in parallel.loss_reductions(model):
+        if reduction is not None and reduction not in MEAN_REDUCTIONS:
+            raise ValueError(f"Model '{model.name}': data-parallel fit needs losses with reduction "
+                             f"'sum_over_batch_size' (the default), received reduction={reduction!r}")
+    names = {type(layer).__name__ for layer in all_layers(model)}
+    differing = sorted(names & set(BATCH_DEPENDENT + RANDOM_PER_SAMPLE))
+    if differing:
+        warnings.warn(f"Model '{model.name}' has {', '.join(differing)}: with data-parallel training their batch "
+                      "statistics are each process's shard's and their random masks are drawn per process, so "
+                      "training is not identical to one process's", RuntimeWarning, stacklevel=4)
+
+
+def all_layers(model):
+    """Every layer of ``model``, nested models' included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from all_layers(layer)

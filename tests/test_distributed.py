@@ -1,0 +1,214 @@
+"""Data-parallel training over MPI (framework.distribute): N processes under mpirun give the weights and
+logs of one process training on the same global batches.
+
+Each run is tests/distributed_worker.py: once alone, once under ``mpirun -n N``; float64 weights must
+agree to 1e-10 (the sums are only ordered differently) and every process must hold the same weights.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework.callbacks import CSVLogger, EarlyStopping, History, ProgbarLogger
+from framework.distribute.lockstep import FollowRankZero, GlobalLogs
+from framework.distribute.sharding import shard_bounds
+from framework.distribute.strategy import DataParallel
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "distributed_worker.py"
+MPIRUN = shutil.which("mpirun")
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and MPIRUN is not None
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="mpi4py and mpirun are not installed (pip install '.[mpi]')")
+
+
+def mpi_environment():
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # Open MPI refuses root unless told twice
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env
+
+
+def mpirun(processes, *command, timeout=120):
+    """``mpirun -n processes command``: more processes than cores allowed (this machine has 2)."""
+    args = [MPIRUN, "-n", str(processes), "--oversubscribe", *command]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=mpi_environment(), cwd=HERE)
+
+
+def run_worker(tmp_path, scenario, processes, *options, alone_options=None):
+    """Weights and report of ``scenario`` alone and under ``processes`` processes."""
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    alone.mkdir(exist_ok=True)
+    together.mkdir(exist_ok=True)
+    alone_options = options if alone_options is None else alone_options
+    single = subprocess.run([sys.executable, str(WORKER), scenario, str(alone), "--single", *alone_options],
+                            capture_output=True, text=True, timeout=120, env=mpi_environment(), cwd=HERE)
+    assert single.returncode == 0, single.stderr[-3000:]
+    result = mpirun(processes, sys.executable, str(WORKER), scenario, str(together), *options)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return read_run(alone, 1)[0], read_run(together, processes)
+
+
+def read_run(folder, processes):
+    runs = []
+    for rank in range(processes):
+        weights = np.load(folder / f"rank{rank}.npz")
+        report = json.loads((folder / f"rank{rank}.json").read_text())
+        runs.append(([weights[k] for k in sorted(weights.files, key=lambda k: int(k.split("_")[1]))], report))
+    return runs
+
+
+def assert_same_training(alone, together, tolerance=1e-10):
+    weights, report = alone
+    for rank, (rank_weights, rank_report) in enumerate(together):
+        for mine, theirs in zip(rank_weights, together[0][0]):
+            np.testing.assert_array_equal(mine, theirs, err_msg=f"rank {rank} holds other weights than rank 0")
+        for mine, single in zip(rank_weights, weights):
+            np.testing.assert_allclose(mine, single, rtol=0, atol=tolerance)
+        assert rank_report["epochs_done"] == report["epochs_done"]
+        assert rank_report["history"].keys() == report["history"].keys()
+        for key, values in report["history"].items():
+            np.testing.assert_allclose(rank_report["history"][key], values, rtol=1e-12, atol=1e-12, err_msg=key)
+        assert rank_report["history"] == together[0][1]["history"], "logs differ between processes"
+
+
+# ----- without MPI: the pieces ------------------------------------------------------------------------
+@pytest.mark.parametrize("batch", [1, 2, 5, 8, 9, 64])
+@pytest.mark.parametrize("processes", [1, 2, 3, 4])
+def test_shards_cover_the_batch_once_and_differ_by_at_most_one_row(batch, processes):
+    bounds = [shard_bounds(batch, rank, processes) for rank in range(processes)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == batch
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= 1
+
+
+class FakeWorld:
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+
+def test_only_rank_zero_keeps_the_callbacks_that_print_or_write(tmp_path):
+    model = object()
+    for rank in (0, 1):
+        strategy = DataParallel(FakeWorld(rank, 2))
+        strategy.pending = ("train", None)
+        given = [EarlyStopping(), CSVLogger(str(tmp_path / "h.csv")), History(), ProgbarLogger()]
+        arranged = strategy.arrange_callbacks(model, given, fitting=True)
+        assert isinstance(arranged[0], GlobalLogs) and isinstance(arranged[-1], FollowRankZero)
+        kinds = [type(c) for c in arranged[1:-1]]
+        expected = [EarlyStopping, CSVLogger, History, ProgbarLogger] if rank == 0 else [EarlyStopping, History]
+        assert kinds == expected
+        # evaluate / predict: no lockstep callbacks, the bar on rank 0 only
+        assert [type(c) for c in strategy.arrange_callbacks(model, [ProgbarLogger()], fitting=False)] == \
+            ([ProgbarLogger] if rank == 0 else [])
+
+
+# ----- under mpirun -------------------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize("scenario, processes", [
+    ("mlp", 2),             # 48 samples in batches of 8: every shard of 4
+    ("uneven", 3),          # 37 samples: shards of 3/3/2 and a last batch of 5 cut 2/2/1
+    ("empty_shard", 3),     # a last batch of 2 rows: one process has none
+    ("sample_weighted", 3),
+    ("class_weighted", 2),
+    ("regularized", 2),     # an L2 penalty (added once, after the all-reduce) and Adam
+])
+def test_n_processes_train_as_one(tmp_path, scenario, processes):
+    alone, together = run_worker(tmp_path, scenario, processes)
+    assert_same_training(alone, together)
+    steps = together[0][1]["allreduce_calls"]
+    assert steps > 0 and all(report["allreduce_calls"] == steps for _, report in together)
+
+
+@needs_mpi
+def test_early_stopping_stops_every_process_at_the_same_epoch(tmp_path):
+    alone, together = run_worker(tmp_path, "early_stop", 2)
+    assert alone[1]["epochs_done"] < 30  # it did stop early
+    assert_same_training(alone, together)
+
+
+@needs_mpi
+def test_a_backup_resumes_on_another_number_of_processes(tmp_path):
+    """Two epochs on 2 processes, then the same run resumed to 4 epochs on 3: as 4 epochs alone."""
+    backup = tmp_path / "backup"
+    first = tmp_path / "first"
+    first.mkdir()
+    result = mpirun(2, sys.executable, str(WORKER), "uneven", str(first), "--epochs", "2", "--backup", str(backup))
+    assert result.returncode == 0, result.stderr[-3000:]
+    alone, together = run_worker(tmp_path, "uneven", 3, "--epochs", "4", "--backup", str(backup),
+                                 alone_options=("--epochs", "4"))
+    for rank_weights, report in together:
+        assert report["epochs_done"] == 4 and len(report["history"]["loss"]) == 2  # epochs 3 and 4 only
+        for mine, single in zip(rank_weights, alone[0]):
+            np.testing.assert_allclose(mine, single, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(report["history"]["loss"], alone[1]["history"]["loss"][2:], rtol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.parametrize("scenario, message", [
+    ("crash", "process 1 of 2 failed (RuntimeError: deliberate failure at the end of epoch 1)"),
+    ("killed", "exited on"),
+])
+def test_a_failing_process_ends_the_run_within_seconds(tmp_path, scenario, message):
+    start = time.monotonic()
+    result = mpirun(2, sys.executable, str(WORKER), scenario, str(tmp_path), timeout=60)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert elapsed < 10 + 3, f"the run took {elapsed:.1f} s to end"  # 10 s after failing; ~2 s to start
+
+
+@needs_mpi
+def test_a_loss_that_does_not_add_up_across_shards_is_refused(tmp_path):
+    result = mpirun(2, sys.executable, str(WORKER), "bad_loss", str(tmp_path), timeout=60)
+    assert result.returncode != 0
+    assert "data-parallel fit needs losses with reduction 'sum_over_batch_size'" in result.stderr
+
+
+CONFIG = textwrap.dedent("""\
+    seed: 3
+    model:
+      input_shape: [4]
+      layers:
+        - Dense: {units: 8, activation: relu}
+        - Dense: {units: 3, activation: softmax}
+    compile:
+      optimizer: {Adam: {learning_rate: 0.01}}
+      loss: sparse_categorical_crossentropy
+      metrics: [accuracy]
+    data:
+      train: {dataset: synthetic_blobs, samples: 90, features: 4, classes: 3}
+      validation_split: 0.2
+    fit:
+      epochs: 3
+      batch_size: 16
+    """)
+
+
+@needs_mpi
+def test_framework_train_distribute_writes_once_what_one_process_writes(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(CONFIG)
+    alone = subprocess.run([sys.executable, "-m", "framework", "train", str(config), "--output",
+                            str(tmp_path / "alone"), "--verbose", "0"], capture_output=True, text=True, timeout=120,
+                           env=mpi_environment(), cwd=HERE.parent)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    result = mpirun(2, sys.executable, "-m", "framework", "train", str(config), "--output", str(tmp_path / "two"),
+                    "--verbose", "2", "--distribute")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Saved ") == 1  # rank 0 alone prints
+    assert result.stdout.count("Epoch 3/3") == 1
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["config.yaml", "history.csv", "model.fw"]
+    rows = [(tmp_path / name / "history.csv").read_text().splitlines() for name in ("alone", "two")]
+    assert rows[0][0] == rows[1][0] and len(rows[1]) == 4
+    for mine, single in zip(rows[1][1:], rows[0][1:]):  # float32: equal up to the order of the sums
+        np.testing.assert_allclose([float(v) for v in mine.split(",")], [float(v) for v in single.split(",")],
+                                   rtol=1e-5, atol=1e-6)
