@@ -200,7 +200,7 @@ class Dropout(Layer):
         if not 0 <= float(rate) < 1:
             raise ValueError(f"Layer '{self.name}' (Dropout): rate must be in [0, 1), received {rate!r}")
         if noise_shape is not None:
-            raise NotImplementedError(f"Layer '{self.name}' (Dropout): noise_shape is not supported yet")
+            noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
         self.rate = float(rate)
         self.noise_shape = noise_shape
         self.seed = seed
@@ -209,7 +209,17 @@ class Dropout(Layer):
     def output_views(self, ctx):
         return None if (ctx.training and self.rate > 0) else [ctx.x]
 
+    def mask_shape(self, shape):
+        """The shape of the drawn mask: ``noise_shape`` (None entries taken from the input), broadcast."""
+        if len(self.noise_shape) != len(shape) or any(n not in (None, 1, d) for n, d in zip(self.noise_shape, shape)):
+            raise ValueError(f"Layer '{self.name}' (Dropout): noise_shape {self.noise_shape} does not broadcast "
+                             f"to the input shape {tuple(shape)}")
+        return tuple(d if n is None else n for n, d in zip(self.noise_shape, shape))
+
     def forward(self, ctx):
+        if self.noise_shape is not None:
+            return [broadcast_dropout_step(ctx.x, ctx.y, ctx.scratch("mask", self.mask_shape(ctx.x.shape)),
+                                           self.rate, self.generator)]
         draws = ctx.scratch("draws", ctx.x.shape)
         x, u, y = flat(ctx.x), flat(draws), flat(ctx.y)
         rate, generator, dtype = ctx.dtype.type(self.rate), self.generator, ctx.dtype
@@ -224,6 +234,9 @@ class Dropout(Layer):
             return []
         if not (ctx.training and self.rate > 0):
             return [copy_step(ctx.dy, ctx.dx)]
+        if self.noise_shape is not None:
+            mask, dy, dx = ctx.scratch("mask", self.mask_shape(ctx.x.shape)), ctx.dy, ctx.dx
+            return [lambda: np.multiply(dy, mask, out=dx)]
         u, dy, dx = flat(ctx.scratch("draws", ctx.x.shape)), flat(ctx.dy), flat(ctx.dx)
         rate = ctx.dtype.type(self.rate)
         return [lambda: dropout_backward(dy, u, rate, dx)]
@@ -232,6 +245,18 @@ class Dropout(Layer):
         config = super().get_config()
         config.update({"rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed})
         return config
+
+
+def broadcast_dropout_step(x, y, mask, rate, generator):
+    """Dropout with one draw per entry of ``mask`` (broadcast over ``x``): ``mask`` holds 0 or 1/(1-rate)."""
+    keep = mask.dtype.type(1.0 / (1.0 - rate))
+
+    def step():
+        generator.random(dtype=mask.dtype, out=mask)
+        np.greater_equal(mask, mask.dtype.type(rate), out=mask, casting="unsafe")
+        np.multiply(mask, keep, out=mask)
+        np.multiply(x, mask, out=y)
+    return step
 
 
 LAYERS = (InputLayer, Dense, Activation, Dropout, Identity)

@@ -1,7 +1,8 @@
 """Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate.
 
 Inputs must have exactly the same shape (no broadcasting), except along the
-concatenation axis for Concatenate. Elementwise steps are NumPy ufunc calls
+concatenation axis for Concatenate, and two inputs of Multiply, which
+broadcast over size-1 axes. Elementwise steps are NumPy ufunc calls
 with ``out=`` over the plan's buffers; Maximum/Minimum use a Numba kernel that
 also records which input won, so backward routes the gradient there.
 """
@@ -104,7 +105,16 @@ class Subtract(Merge):
 
 
 class Multiply(Merge):
-    """Elementwise product of a list of inputs of one shape."""
+    """Elementwise product of a list of inputs of one shape; two inputs may broadcast (size-1 axes, as
+    a squeeze-and-excitation gate of shape (batch, 1, 1, channels) times a feature map)."""
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) == 2 and shapes[0][1:] != shapes[1][1:] and len(shapes[0]) == len(shapes[1]) and all(
+                a == b or 1 in (a, b) for a, b in zip(shapes[0][1:], shapes[1][1:])):
+            return (_batch_dim(self, shapes),) + tuple(b if a == 1 else a for a, b in zip(shapes[0][1:],
+                                                                                       shapes[1][1:]))
+        return super().compute_output_shape(input_shape)
 
     def forward(self, ctx):
         self._same_dtype(ctx)
@@ -117,6 +127,12 @@ class Multiply(Merge):
             if dx is None:
                 continue
             others = [x for j, x in enumerate(ctx.inputs) if j != k]
+            if dx.shape != ctx.dy.shape:  # a broadcast input: the product's gradient summed over its size-1 axes
+                full = ctx.scratch(f"broadcast_grad_{k}", ctx.dy.shape)
+                axes = tuple(a for a in range(1, dx.ndim) if dx.shape[a] == 1 and full.shape[a] != 1)
+                steps.append(_ufunc_step(np.multiply, ctx.dy, others[0], full))
+                steps.append(lambda full=full, axes=axes, dx=dx: np.sum(full, axis=axes, keepdims=True, out=dx))
+                continue
             steps.append(_ufunc_step(np.multiply, ctx.dy, others[0], dx))
             steps.extend(_ufunc_step(np.multiply, dx, x, dx) for x in others[1:])
         return steps
