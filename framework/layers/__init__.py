@@ -5,9 +5,9 @@ registered by class name, the only way configs and model files can name them.
 Long families are split per layer over a shared base module that registers
 nothing itself (convolutional, recurrent).
 """
-from framework.layers import (activation_layers, attention, conv, conv2d_transpose, core, depthwise_conv,
-                              embedding, gru, lambda_layer, lstm, merging, multi_head_attention, normalization,
-                              pooling, regularization, reshaping, simple_rnn, wrappers)
+from framework.layers import (activation_layers, attention, augmentation, conv, conv2d_transpose, core,
+                              depthwise_conv, embedding, gru, lambda_layer, lstm, merging, multi_head_attention,
+                              normalization, pooling, preprocessing, regularization, reshaping, simple_rnn, wrappers)
 from framework.layers.core import Input
 from framework.layers.layer import Layer
 from framework.layers.merging import add, average, concatenate, maximum, minimum, multiply, subtract
@@ -15,7 +15,7 @@ from framework.layers.serialization import REGISTRY
 
 FAMILIES = (core, merging, reshaping, activation_layers, conv, conv2d_transpose, depthwise_conv, pooling,
             regularization, normalization, simple_rnn, lstm, gru, wrappers, embedding, attention,
-            multi_head_attention, lambda_layer)
+            multi_head_attention, lambda_layer, preprocessing, augmentation)
 
 for _family in FAMILIES:
     for _cls in _family.LAYERS:
