@@ -9,8 +9,8 @@ This package face offers every callback name and the lookup (``get``,
 ``HOOKS`` and ``REGISTRY``), ``callback_list``, ``loggers`` (History,
 CSVLogger), ``progbar`` (ProgbarLogger), ``monitor_callback``, ``early_stopping``
 (EarlyStopping, TerminateOnNaN), ``learning_rate_callbacks`` (ReduceLROnPlateau,
-LearningRateScheduler), ``lambda_callback``, ``model_checkpoint`` and
-``backup_and_restore``.
+LearningRateScheduler), ``lambda_callback``, ``model_checkpoint``,
+``backup_and_restore`` and ``tensorboard`` (TensorBoard).
 """
 from framework.callbacks.backup_and_restore import BackupAndRestore
 from framework.callbacks.callback import HOOKS, REGISTRY, Callback
@@ -21,6 +21,7 @@ from framework.callbacks.learning_rate_callbacks import LearningRateScheduler, R
 from framework.callbacks.loggers import CSVLogger, History, format_logs
 from framework.callbacks.progbar import ProgbarLogger, clear_live_lines
 from framework.callbacks.model_checkpoint import ModelCheckpoint
+from framework.callbacks.tensorboard import TensorBoard
 
 # A name gives the class with its default arguments; a class alone is not accepted.
 REGISTRY.configure(optional=False, classes=False,

@@ -1,10 +1,11 @@
-"""Utilities: seeding, one-hot encoding, padding sequences, PNG images, session reset."""
+"""Utilities: seeding, one-hot encoding, padding sequences, PNG images, session reset, ``plot_model``."""
 import numpy as np
 
 from framework.config.registry import CustomObjectScope, custom_object_scope  # noqa: F401  (Keras's names)
 from framework.utils.data import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 from framework.utils.images import save_image_grid, save_img
 from framework.utils.naming import reset_names
+from framework.utils.plots import plot_model
 from framework.utils.py_dataset import PyDataset
 from framework.utils.random import set_random_seed
 from framework.utils.sequences import pad_sequences
@@ -35,5 +36,5 @@ def clear_session():
     reset_names()
 
 
-__all__ = ["PyDataset", "pad_sequences", "register_serializable", "save_image_grid", "save_img", "set_random_seed",
-           "to_categorical", "clear_session"]
+__all__ = ["PyDataset", "pad_sequences", "plot_model", "register_serializable", "save_image_grid", "save_img",
+           "set_random_seed", "to_categorical", "clear_session"]
