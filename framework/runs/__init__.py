@@ -34,6 +34,7 @@ This package sits above the rest of ``framework`` (only ``framework.cli`` uses i
 * ``specs``: what checking hands to building (``Entry``, ``Node``);
 * ``messages``: how problems word paths, values and errors;
 * ``building``: the model and the compile / fit objects from checked specs;
+* ``preprocessing``: data.reshape / scale / normalize as layers at the front of the run's model;
 * ``validation``: a whole config validated (``validate_run_config``, ``load_run_config``);
 * ``run_config``: the validated config, ``RunConfig``: build, load, train, write back;
 * ``reference``: docs/yaml.md, generated.

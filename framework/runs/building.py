@@ -3,6 +3,7 @@
 Validation builds them once (in a sandbox) to find what their constructors refuse and
 what does not fit the shapes; ``RunConfig`` builds them again for the run.
 """
+import inspect
 import os
 from pathlib import Path
 
@@ -71,8 +72,12 @@ def structure(spec, build):
     return [each(v) for v in spec["per_output"]]
 
 
-def build_model(model_spec, report):
-    """The model a checked spec describes, or None after reporting what failed (at the entry's line)."""
+def build_model(model_spec, report, front=None):
+    """The model a checked spec describes, or None after reporting what failed (at the entry's line).
+
+    ``front(input name, declared sample shape)`` (None for a Sequential's input), when given, returns
+    ``(sample shape, layers)``: the model then takes inputs of that shape through those layers first
+    (a run's data options, ``framework.runs.preprocessing``)."""
 
     def make(entry, extra=None):
         try:
@@ -85,8 +90,15 @@ def build_model(model_spec, report):
         kwargs = {"name": model_spec["name"]} if model_spec["name"] else {}
         model = Sequential(**kwargs)
         broken = False
-        if model_spec["input_shape"] is not None:
-            model.add(Input(tuple(model_spec["input_shape"])))
+        declared = model_spec["input_shape"]
+        if front is not None:
+            declared = declared if declared is not None else _declared_input_shape(model_spec["layers"][0])
+            shape, first_layers = front(None, declared)
+            model.add(Input(tuple(shape)))
+            for layer in first_layers:
+                model.add(layer)
+        elif declared is not None:
+            model.add(Input(tuple(declared)))
         for entry in model_spec["layers"]:
             layer = None if entry is None else make(entry)
             if layer is None:
@@ -106,9 +118,12 @@ def build_model(model_spec, report):
             return None
         return model
 
-    tensors, layers = {}, {}
+    tensors, layers, model_inputs = {}, {}, {}
     for name, item in model_spec["inputs"].items():
-        tensors[name] = Input(tuple(item["shape"]), dtype=item["dtype"], name=name)
+        shape, first_layers = front(name, tuple(item["shape"])) if front is not None else (item["shape"], [])
+        tensors[name] = model_inputs[name] = Input(tuple(shape), dtype=item["dtype"], name=name)
+        for layer in first_layers:
+            tensors[name] = layer(tensors[name])
     for node in model_spec["nodes"]:
         if node is None:
             continue
@@ -135,7 +150,7 @@ def build_model(model_spec, report):
     outputs = [tensors.get(name, FAILED) for name in model_spec["outputs"]]
     if any(t is FAILED for t in outputs):
         return None
-    ins = [tensors[name] for name in model_spec["inputs"]]
+    ins = [model_inputs[name] for name in model_spec["inputs"]]
     try:
         return Model(inputs=ins if len(ins) > 1 else ins[0],
                      outputs=outputs if model_spec["output_list"] else outputs[0],
@@ -143,6 +158,12 @@ def build_model(model_spec, report):
     except Exception as e:
         report(("model",), error_text(e))
         return None
+
+
+def _declared_input_shape(entry):
+    """The sample shape a Sequential's first layer declares (``input_shape`` or ``input_dim``)."""
+    args = entry.args
+    return tuple(args["input_shape"]) if args.get("input_shape") is not None else (args["input_dim"],)
 
 
 def compile_args(spec):
@@ -163,8 +184,18 @@ def output_paths(entry, output):
     refused absolute and escaping ones unless they came from the command line)."""
     if entry.kind != "callback":
         return {}
-    return {k: os.fspath(Path(output) / v) for k, v in entry.args.items()
+    args = {**_default_paths(entry.obj), **entry.args}  # TensorBoard's log_dir="logs" too, when not given
+    return {k: os.fspath(Path(output) / v) for k, v in args.items()
             if k in OUTPUT_PATH_ARGUMENTS and isinstance(v, str) and not Path(v).is_absolute()}
+
+
+def _default_paths(cls):
+    """A callback class's default values of its file arguments (``log_dir="logs"``)."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.name in OUTPUT_PATH_ARGUMENTS and isinstance(p.default, str)}
 
 
 def model_signature(model):

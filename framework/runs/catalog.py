@@ -204,10 +204,4 @@ EXTERNAL_DATASETS = {
     "fashion_mnist": ("fashion_mnist", "load_data"),
     "fashion_mnist_sample": ("fashion_mnist", "load_sample"),
     "digits": ("digits", "load_data"),
-    "cifar10": ("cifar10", "load_data"),
-    "cifar100": ("cifar100", "load_data"),
-    "boston_housing": ("boston_housing", "load_data"),
-    "california_housing": ("california_housing", "load_data"),
-    "imdb": ("imdb", "load_data"),
-    "reuters": ("reuters", "load_data"),
 }

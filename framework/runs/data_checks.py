@@ -53,7 +53,8 @@ def check_local_data(config):
     if remote:
         return remote
     with sandbox():
+        data = config.load_data()  # first: the model's front layers take the data's shapes and statistics
         model = config.build_model()
         model.compile(**config.compile_args())
-        check_run_data(config, model, config.load_data())
+        check_run_data(config, model, data)
     return []

@@ -181,9 +181,31 @@ as `Name` (the defaults) or `{Name: {argument: value, ...}}`, a mapping with exa
 ```
 
 Names are looked up in the registries and nowhere else; nothing is imported from a name in a file. A class of your
-own becomes usable once registered (`@framework.utils.register_serializable()`) before the config is loaded.
+own becomes usable once registered (`@framework.utils.register_serializable()`) before the config is loaded
+(see [Your own classes](#your-own-classes-plugins)).
 The arguments are checked against the constructor's signature (unknown and missing arguments are reported),
 and the objects are built once during validation, so a value the constructor refuses is reported at its line too.
+
+### Your own classes (plugins)
+
+A config names the modules that register its classes in a top-level `plugins` list; they are imported before
+anything else is checked, so their layers, losses, metrics and callbacks can be named below:
+
+```yaml
+plugins: [mypackage.layers, mypackage.callbacks]
+model:
+  input_shape: [8]
+  layers:
+    - FeatureScale: {}            # registered by mypackage.layers with @register_serializable()
+```
+
+`framework train CONFIG --import mypackage.layers` (also `validate` and `summary`; repeatable) does the same from
+the command line, and the resolved `config.yaml` lists those modules under `plugins` too. Entries are module names
+(dotted Python identifiers), found as Python finds them: an installed package, or a folder on `PYTHONPATH`
+(`PYTHONPATH=. framework train ...` for a package in the current folder); a file path is refused. A module that
+cannot be imported is one problem at its line (or naming the `--import` flag), with exit code 2. Importing runs the
+module's code: a config naming plugins runs that code. Loading a model file never imports anything; its classes
+must be registered (imported) by the program that loads it.
 
 ## model
 
@@ -253,6 +275,21 @@ is outside the classes of a sparse loss (`[0, classes)`), a target is NaN or inf
 crossentropy target is outside [0, 1], or an id does not fit an integer input. Each problem is reported at its
 source's line. `framework validate` runs the same check when the data is on this machine (files, the
 `synthetic_*` datasets, `digits`) and names the sources it left unchecked because they would be downloaded.
+
+Some combinations are refused while validating, before any data is loaded, each at its line:
+`ReduceLROnPlateau` in `fit.callbacks` while `compile.optimizer`'s `learning_rate` is a schedule (the message
+names both lines); a loss that takes one-hot targets (`categorical_crossentropy`, `CategoricalFocalCrossentropy`,
+`categorical_hinge`) on a built-in dataset whose labels are class indices (`digits`, `mnist*`, `fashion_mnist*`,
+`synthetic_blobs`) without `data.one_hot`; and, with `FRAMEWORK_OFFLINE=1` in the environment, a dataset whose
+files are neither in the cache nor given with `path:`, which would need a download.
+
+`reshape`, `scale` and `normalize` are not applied to the arrays: they become the first layers of the model
+the run trains and saves, `Reshape` (`data_reshape`), `Rescaling` (`data_scale`) and `Normalization`
+(`data_normalize`, its `mean` and `variance` weights set from the training inputs), named with `_<input>`
+after them for a model of several inputs ([Preprocessing layers](preprocessing.md)). The model's input
+then takes the data as loaded, so `framework evaluate RUN/model.fw --data ...` and `framework predict` on raw
+data give the figures the run reported. `cfg.load_data()` returns the inputs as loaded and `cfg.build_model()`
+the model with those layers (`build_model(preprocessing=False)`: the declared model alone).
 
 ## fit
 

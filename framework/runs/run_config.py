@@ -1,7 +1,8 @@
 """The validated run config (``RunConfig``): what a run is made of and how it runs.
 
 It builds the model and the compile / fit arguments as new objects, loads the data
-arranged for the model's inputs and outputs (reshaped, scaled, normalized, one-hot),
+arranged for the model's inputs and outputs (one-hot targets; the inputs as loaded: data.reshape,
+scale and normalize are layers at the front of the model, ``framework.runs.preprocessing``),
 trains and evaluates (``train()``), and gives the config back fully resolved
 (``resolved()``, ``to_yaml()``). ``framework.runs.validation`` makes it; nothing is
 checked here that validation has not checked already, except the data itself.
@@ -14,6 +15,7 @@ import numpy as np
 from framework import backend
 from framework.graph.shapes import format_shape
 from framework.runs import building, data_checks
+from framework.runs.preprocessing import FrontLayers, options as preprocessing_options, summarize
 from framework.runs.confinement import run_folder
 from framework.runs.data_sources import DataLoadError, load_source
 from framework.runs.messages import error_text
@@ -30,6 +32,8 @@ class RunConfig:
         seed: the integer seed, or None.
         output: the run's folder (an absolute ``Path``; not created here).
         raw: the ``RawConfig`` it was validated from (overrides applied).
+        plugins: the modules imported for it (its ``plugins`` list; ``framework train --import``
+            adds its modules, so the resolved config imports them too).
         input_names / output_names: the model's, as found while validating.
 
     Args:
@@ -53,7 +57,9 @@ class RunConfig:
         data = raw.data
         self.seed = data.get("seed")
         self.description = data.get("description")
+        self.plugins = list(data.get("plugins") or [])
         self.output = Path(output) if output is not None else run_folder(data.get("output"), self.path)
+        self._inputs_summary = None  # what the front layers need from the training inputs (load_data)
 
     # -- what the model looks like -------------------------------------------------------------------
     @property
@@ -80,13 +86,27 @@ class RunConfig:
         return self._signature["layers"]
 
     # -- building ------------------------------------------------------------------------------------
-    def build_model(self):
-        """A new, built (not compiled) model with fresh weights. Seed first for repeatable weights."""
+    def build_model(self, preprocessing=True):
+        """A new, built (not compiled) model with fresh weights. Seed first for repeatable weights.
+
+        With ``preprocessing`` (the default) the model takes the data as ``load_data()`` gives it: the
+        config's data.reshape / scale / normalize are layers at its front (so the saved model works on
+        raw data), and with data.reshape or data.normalize building needs the training inputs' shapes
+        or statistics, which ``load_data()`` records (if it has not run, the training data is loaded
+        for them). ``preprocessing=False`` builds the declared model alone."""
         problems = []
+        front = None
+        if preprocessing and preprocessing_options(self._data):
+            needs_data = any(self._data.get(k) is not None for k in ("reshape", "normalize"))
+            if needs_data and self._inputs_summary is None:
+                self.load_data()
+            front = FrontLayers(self._data, self._inputs_summary, len(self.input_names) > 1)
         model = building.build_model(self._model, lambda path, message, key=False:
-                                      problems.append(self.raw.locations.problem(path, message, key)))
+                                      problems.append(self.raw.locations.problem(path, message, key)), front)
         if model is None:
             raise ConfigError(problems)
+        if front is not None:
+            front.finish()
         return model
 
     def compile_args(self):
@@ -110,8 +130,9 @@ class RunConfig:
 
     def load_data(self):
         """``(x, y, validation, test)``: the training arrays, then ``(x_val, y_val)`` and ``(x_test,
-        y_test)`` or None. x / y are arrays, or dicts by input / output name for several. ConfigError
-        (at the source's line) when a file cannot be read or does not fit the model."""
+        y_test)`` or None. x / y are arrays, or dicts by input / output name for several. The inputs are
+        as loaded (integers as floats): ``build_model()``'s front layers reshape, scale and normalize
+        them. ConfigError (at the source's line) when a file cannot be read or does not fit the model."""
         loaded = {}
         for slot in ("train", "validation", "test"):
             source = self._data.get(slot)
@@ -127,11 +148,15 @@ class RunConfig:
                 raise ConfigError([self.raw.locations.problem(path, f"data.{slot}: cannot load: "
                                                                     f"{error_text(e)}")]) from None
             loaded[slot] = self._prepare(slot, x, y)
-        stats = self._statistics(loaded["train"][0])
-        for slot in loaded:
-            if loaded[slot] is not None:
-                x, y = loaded[slot]
-                loaded[slot] = (self._normalize(x, stats), y)
+        train_x = loaded["train"][0]
+        xs = train_x if isinstance(train_x, dict) else {self.input_names[0]: train_x}
+        self._inputs_summary = summarize(xs, self._data)
+        if self._data.get("reshape") is not None:  # other splits' samples in the training data's shape
+            raw = self._inputs_summary.shapes[self.input_names[0]]
+            for slot in ("validation", "test"):
+                if loaded[slot] is not None and loaded[slot][0].shape[1:] != raw:
+                    x, y = loaded[slot]
+                    loaded[slot] = (x.reshape((len(x),) + raw), y)
         x, y = loaded["train"]
         return x, y, loaded["validation"], loaded["test"]
 
@@ -147,7 +172,8 @@ class RunConfig:
         return data_checks.check_local_data(self)
 
     def _prepare(self, slot, x, y):
-        """Arrange x / y by the model's input / output names, reshape, one-hot, cast; check shapes."""
+        """Arrange x / y by the model's input / output names, one-hot, cast; check the inputs' shapes
+        (after data.reshape, which the model's front layer does)."""
         path = ("data", slot)
 
         def fail(message):
@@ -158,21 +184,21 @@ class RunConfig:
         xs = self._arrange(x, names, "x", "input", fail)
         ys = self._arrange(y, self.output_names, "y", "output", fail)
         reshape = self._data.get("reshape")
+        shapes = {}
         for name in list(xs):
             array = np.asarray(xs[name])
+            shapes[name] = array.shape[1:]
             if reshape is not None:
                 try:
-                    array = array.reshape((len(array),) + tuple(reshape))
+                    shapes[name] = array.reshape((len(array),) + tuple(reshape)).shape[1:]
                 except ValueError:
                     fail(f"cannot reshape samples of shape {format_shape(array.shape[1:])} to "
                          f"{format_shape(tuple(reshape))} (data.reshape)")
             if array.dtype.kind in "biu":
                 array = array.astype(backend.floatx())
-            if self._data.get("scale") is not None:
-                array = array * np.asarray(self._data["scale"], dtype=array.dtype)
             xs[name] = array
         for name, expected in inputs:
-            received = xs[name].shape[1:]
+            received = shapes[name]
             if len(received) != len(expected) or any(e is not None and e != r for e, r in zip(expected, received)):
                 hint = ""
                 if int(np.prod(received)) == int(np.prod([e or 1 for e in expected])) and None not in expected:
@@ -217,31 +243,6 @@ class RunConfig:
             value = value[0]
         return {names[0]: value}
 
-    def _statistics(self, x):
-        how = self._data.get("normalize")
-        if how is None:
-            return None
-        arrays = x if isinstance(x, dict) else {None: x}
-        stats = {}
-        for name, array in arrays.items():
-            a = np.asarray(array, dtype=np.float64)
-            if how == "standardize":
-                center, spread = a.mean(axis=0), a.std(axis=0)
-            else:
-                center, spread = a.min(axis=0), a.max(axis=0) - a.min(axis=0)
-            spread = np.where(spread > 0, spread, 1.0)
-            stats[name] = (center, spread)
-        return stats
-
-    @staticmethod
-    def _normalize(x, stats):
-        if stats is None:
-            return x
-        if isinstance(x, dict):
-            return {k: ((v - stats[k][0]) / stats[k][1]).astype(v.dtype) for k, v in x.items()}
-        center, spread = stats[None]
-        return ((x - center) / spread).astype(x.dtype)
-
     def train(self, verbose=None):
         """Seed, build, compile, load the data, fit and evaluate on the test data (if any):
         ``(model, history, test_logs)``; ``test_logs`` is a dict, or None without test data."""
@@ -271,6 +272,8 @@ class RunConfig:
         out = {}
         if self.description is not None:
             out["description"] = self.description
+        if self.plugins:
+            out["plugins"] = list(self.plugins)
         out["model"] = _canonical_model(data["model"])
         compile_ = dict(data["compile"])
         compile_.setdefault("optimizer", "rmsprop")

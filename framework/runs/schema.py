@@ -43,6 +43,10 @@ SECTIONS = {
                                               "current directory or the config file's folder (see "
                                               "[Where a run writes](#where-a-run-writes))"),
         Field("description", "text or null", None, "free text, kept in the resolved config"),
+        Field("plugins", "list of module names", [], "Python modules imported before the config is checked, "
+                                                     "e.g. `[mypackage.layers]`, so the classes they register with "
+                                                     "`register_serializable` can be named (see "
+                                                     "[Your own classes](#your-own-classes-plugins))"),
     ],
     "sequential": [
         Field("input_shape", "list of integers", REQUIRED, "the shape of one sample without the batch axis, e.g. "
@@ -86,10 +90,13 @@ SECTIONS = {
         Field("test", "data source", None, "test data, evaluated after training"),
         Field("validation_split", "number in [0, 1)", 0.0, "hold out this fraction of the training data instead "
                                                            "of `validation`"),
-        Field("reshape", "list of integers", None, "reshape each input sample to this shape (single-input models)"),
-        Field("scale", "number", None, "multiply the inputs by this (e.g. 0.00392156862745098 = 1/255)"),
+        Field("reshape", "list of integers", None, "reshape each input sample to this shape (single-input models; "
+                                                   "a `Reshape` layer at the front of the saved model)"),
+        Field("scale", "number", None, "multiply the inputs by this (e.g. 0.00392156862745098 = 1/255; a "
+                                       "`Rescaling` layer in the saved model)"),
         Field("normalize", "standardize, minmax or null", None, "per-feature statistics of the training inputs, "
-                                                                "applied to every split (after `scale`)"),
+                                                                "applied to every split (after `scale`; a "
+                                                                "`Normalization` layer in the saved model)"),
         Field("one_hot", "integer or mapping", None, "one-hot encode integer targets into this many classes "
                                                      "(a mapping by output name for several outputs)"),
     ],

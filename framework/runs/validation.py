@@ -13,10 +13,12 @@ from framework.plan.memory import human_bytes, memory_limit
 from framework.runs.building import build_model, compile_args, instantiate, model_signature, output_paths, structure
 from framework.runs.catalog import suggestion
 from framework.runs.checker import is_int
+from framework.runs.combination_checks import check_downloads, check_one_hot_loss, check_plateau_with_schedule
 from framework.runs.confinement import check_callback_paths, check_output, run_folder
 from framework.runs.messages import describe, error_text
 from framework.runs.model_checks import ModelChecks
 from framework.runs.overrides import apply_overrides
+from framework.runs.plugins import import_config_plugins
 from framework.runs.raw import RawConfig, read_run_config
 from framework.runs.run_config import RunConfig
 from framework.runs.sandbox import sandbox
@@ -67,6 +69,9 @@ def validate_run_config(raw, output=None):
     if not isinstance(data, dict):
         checker.report((), f"a run config is a mapping (model, compile, data, fit, ...), received {describe(data)}")
         raise ConfigError(checker.problems)
+    import_config_plugins(data, checker.report)  # first: the classes they register may be named below
+    if checker.problems:
+        raise ConfigError(_in_order(checker.problems))
     checker.section(data, (), "top")
     base_dir = Path(os.path.abspath(raw.path)).parent if raw.path is not None else Path.cwd()
     model_spec = checker.model(data["model"]) if "model" in data else None
@@ -108,6 +113,9 @@ def validate_run_config(raw, output=None):
                     checker.report(("compile",), f"compile: {error_text(e)}")
     if signature is not None and data_spec is not None:
         _check_data_options(checker, data_spec, signature)
+        check_one_hot_loss(checker, compile_spec, data_spec, signature)
+    check_plateau_with_schedule(checker, compile_spec, fit_spec)
+    check_downloads(checker, data_spec)
     if checker.problems:
         raise ConfigError(_in_order(checker.problems))
     return RunConfig(raw, model_spec, compile_spec, data_spec, fit_spec, signature, folder)
