@@ -10,6 +10,7 @@ from framework import (activations, utils, callbacks, constraints, initializers,
 # required constructor arguments for classes that have some
 REQUIRED = {
     "Dense": {"units": 3}, "Activation": {"activation": "relu"}, "Dropout": {"rate": 0.5},
+    "LayerScale": {"init_values": 1e-6, "projection_dim": 4}, "StochasticDepth": {"drop_path_rate": 0.1},
     "Reshape": {"target_shape": [2, -1]}, "Permute": {"dims": [2, 1]}, "RepeatVector": {"n": 2},
     "InputLayer": {"shape": [4]}, "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9},
     "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5},
@@ -28,6 +29,9 @@ REQUIRED = {
     "SpatialDropout2D": {"rate": 0.5}, "Embedding": {"input_dim": 10, "output_dim": 3},
     "SimpleRNN": {"units": 3}, "LSTM": {"units": 3}, "GRU": {"units": 3},
     "MultiHeadAttention": {"num_heads": 2, "key_dim": 4},
+    "Rescaling": {"scale": 0.5}, "CategoryEncoding": {"num_tokens": 4}, "Resizing": {"height": 2, "width": 3},
+    "CenterCrop": {"height": 2, "width": 3}, "RandomRotation": {"factor": (0.1, 0.2)},
+    "RandomTranslation": {"height_factor": 0.1, "width_factor": [-0.2, 0.1]}, "RandomZoom": {"height_factor": 0.2},
 }
 def doubled(x):
     """A registered function: what a Lambda layer's config names."""

@@ -17,7 +17,7 @@ from framework.layers.layer import Layer, unique_by_identity
 from framework.config.registry import custom_object_scope
 from framework.layers.serialization import MODELS
 from framework.models.summary import summary_text
-from framework.saving import archive, model_config
+from framework.saving import formats, model_config
 from framework.training import tape
 from framework.training.custom_steps import CustomSteps
 from framework.training.trainer import Trainer
@@ -328,14 +328,21 @@ class Model(CustomSteps, Trainer, Layer):
 
     def save(self, filepath):
         """One file with config, weights, compile settings, optimizer state and training position
-        (written to a temporary file, then renamed). ``.fw`` is the conventional extension."""
-        archive.save_model(self, filepath)
+        (written to a temporary file, then renamed). ``.fw`` is the conventional extension; a ``.keras``
+        name writes Keras 3's format when Keras can load the model (framework.saving.formats)."""
+        formats.save_model(self, filepath)
 
     def save_weights(self, filepath):
-        archive.save_weights(self, filepath)
+        formats.save_weights(self, filepath)
 
     def load_weights(self, filepath):
-        archive.load_weights(self, filepath)
+        formats.load_weights(self, filepath)
+
+    def export(self, filepath, format=None, verbose=True, input_signature=None, **kwargs):
+        """Write the model for another runtime: ``format='onnx'`` (None: from a '.onnx' name); see
+        ``framework.export.export_model`` and docs/interop.md."""
+        from framework.export import export_model  # needs the optional onnx package only when called
+        return export_model(self, filepath, format, verbose, input_signature, **kwargs)
 
     def summary(self, print_fn=None, line_length=None):
         (print_fn or print)(summary_text(self))

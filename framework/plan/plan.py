@@ -6,6 +6,7 @@ callable was bound to its buffers when the plan was compiled.
 import threading
 
 from framework.plan.steps import rows2d
+from framework.plan.thread_policy import ThreadPolicy
 from framework.variables import MOVES
 
 
@@ -50,6 +51,7 @@ class Plan:
         self.describe = []         # per layer call: layer, node, FLOPs (summary())
         self.snapshot = []         # (variable, version) pairs the steps were bound to
         self.moves_seen = -1       # MOVES when the snapshot was last found current
+        self.thread_policy = ThreadPolicy()
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
@@ -89,7 +91,11 @@ class Plan:
         return total
 
     def train_step(self):
-        """One optimization step on the batch already in the input/target buffers."""
+        """One optimization step on the batch already in the input/target buffers (with the BLAS threads
+        this plan measured to be faster: framework/plan/thread_policy.py)."""
+        return self.thread_policy.run(self._train_step)
+
+    def _train_step(self):
         for step in self.forward:
             step()
         total = self.run_losses()
@@ -108,6 +114,9 @@ class Plan:
 
     def eval_step(self):
         """Forward, losses and metric updates, no gradient (the trainer adds penalties once)."""
+        return self.thread_policy.run(self._eval_step)
+
+    def _eval_step(self):
         for step in self.forward:
             step()
         total = self.run_losses()

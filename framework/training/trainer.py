@@ -17,7 +17,7 @@ from framework.graph.flattening import has_loss_terms
 from framework.graph.shapes import format_shape
 from framework.plan.cache import PlanCache
 from framework.plan.compiler import LossSpec, compile_plan
-from framework.training import data as data_adapter
+from framework.training import data as data_adapter, parallel
 from framework.training.inference import serving_rows
 from framework.training.traced_loss import TracedLoss
 from framework.training.batches import ArrayBatches, StreamBatches, fill_batch, is_stream, sample_shapes, source_views
@@ -312,6 +312,7 @@ class Trainer:
         train, val = self._training_batches(x, y, sample_weight, class_weight, batch_size, shuffle,
                                             steps_per_epoch, validation_split, validation_data,
                                             validation_steps, validation_batch_size)
+        train, val = parallel.current.shard_batches(self, train, val)  # data-parallel: this process's shards
         history = self.history = History()  # set first, as Keras: callbacks may read model.history
         cbs = self._callbacks(callbacks, history, verbose, epochs=epochs, steps=train.steps,
                               batch_size=getattr(train, "batch_size", None))
@@ -402,7 +403,7 @@ class Trainer:
         if verbose and not any(isinstance(c, ProgbarLogger) for c in cbs):
             cbs.append(ProgbarLogger(verbose))
         params.update(verbose=verbose)
-        return CallbackList(cbs, self, params)
+        return CallbackList(parallel.current.arrange_callbacks(self, cbs, history is not None), self, params)
 
     # ----- evaluate --------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
