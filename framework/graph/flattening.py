@@ -22,13 +22,16 @@ from framework.graph.tensor import SymbolicTensor
 @dataclass
 class Entry:
     """One layer or op call of a flattened graph: its node, and the keys of the tensors it reads and writes.
-    ``traced_by`` is the node of the layer whose traced ``call()`` made it (None at the model's level)."""
+    ``traced_by`` is the node of the layer whose traced ``call()`` made it (None at the model's level);
+    ``training`` the mode a model called with ``training=`` imposes on it (Keras: ``base(x, training=False)``
+    keeps the base's BatchNormalization in inference mode while the outer model trains)."""
 
     node: object
     in_keys: list
     out_keys: list
     shapes: dict = field(default_factory=dict)
     traced_by: object = None
+    training: object = None  # a nested model's call(training=...) imposed on the layers inside it (None: none)
 
     @property
     def layer(self):
@@ -114,23 +117,25 @@ def _concrete_input(tensor, shape):
     return SymbolicTensor(batch_shape, tensor.dtype, node=tensor.node, index=tensor.index, name=tensor.name)
 
 
-def _expand(model, input_keys, scope, entries, tensors, made, traced_by, training, loss_keys):
+def _expand(model, input_keys, scope, entries, tensors, made, traced_by, training, loss_keys, imposed=None):
     env = {id(t): key for t, key in zip(model.inputs, input_keys)}
     for node in model.graph_nodes():
         in_keys = [env[id(t)] for t in node.inputs]
+        inner = bool(node.call_kwargs["training"]) if node.call_kwargs.get("training") is not None else imposed
         if node.layer.has_graph:
             out_keys = _expand(node.layer, in_keys, scope + (id(node),), entries, tensors, made, traced_by, training,
-                               loss_keys)
+                               loss_keys, inner)
         elif node.subgraphs:  # a traced call(): its nodes, at the sizes of the batch when retracing
             traced = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
-            out_keys = _expand(_trace_for(traced, training), in_keys, scope + (id(node),), entries, tensors, None,
-                               traced_by or traced, training, loss_keys)
+            mode = training if imposed is None else imposed
+            out_keys = _expand(_trace_for(traced, mode), in_keys, scope + (id(node),), entries, tensors, None,
+                               traced_by or traced, training, loss_keys, inner)
         else:
             emitted = node if made is None else _apply_again(node, [tensors[k] for k in in_keys], made)
             out_keys = [(scope, id(t)) for t in emitted.outputs]
             for t, key in zip(emitted.outputs, out_keys):
                 tensors[key] = t
-            entries.append(Entry(emitted, in_keys, out_keys, traced_by=traced_by))
+            entries.append(Entry(emitted, in_keys, out_keys, traced_by=traced_by, training=imposed))
         for t, key in zip(node.outputs, out_keys):
             env[id(t)] = key
     loss_keys.extend(env[id(t)] for t in getattr(model, "loss_tensors", ()))

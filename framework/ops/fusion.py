@@ -233,7 +233,7 @@ def _fused_entry(group, members, tensors):
     names = ", ".join(members[index].entry.layer.name for index in group)
     op = FusedElementwise(program, slots, weights, kinds, params, flops, name=f"fused({names})")
     node = Node(op, [tensors[k] for k in in_keys], [out_shape], tensors[out_key].dtype)
-    return Entry(node, in_keys, [out_key], traced_by=top.entry.traced_by)
+    return Entry(node, in_keys, [out_key], traced_by=top.entry.traced_by, training=top.entry.training)
 
 
 # ----- the fused op --------------------------------------------------------------------------------

@@ -157,7 +157,8 @@ class _Compiler:
     # ----- forward -------------------------------------------------------------------------
     def _emit_forward(self, entry, logits_shape):
         layer = entry.layer
-        training = entry.node.call_kwargs.get("training", self.training)
+        imposed = self.training if entry.training is None else entry.training
+        training = entry.node.call_kwargs.get("training", imposed)  # the call's own argument first, as Keras
         inputs = [self.buffers[k] for k in entry.in_keys]
         ctx = StepContext(entry.node, inputs, None, [v.value for v in layer.weights], training,
                           self.batch, self.dtype, self.new)
