@@ -6,8 +6,8 @@ faster (the MNIST MLP at batch 32: 255 ms a step with two threads on a loaded ma
 depends on the sizes and on what else runs, and the load changes while a model trains, so each plan
 measures: it runs its steps with the current setting, and now and then one step with the other; when
 the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it switches. A probe that
-loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds), so
-a settled choice costs one step in many.
+loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds; the
+first probe comes after the third step), so a settled choice costs one step in many.
 
 One and two threads can round a product differently (OpenBLAS splits some shapes along the inner
 dimension), so a choice made by timing would make training results depend on the machine's load. The
@@ -60,7 +60,7 @@ class ThreadPolicy:
             return step()
         now = self.clock()
         if self.next_probe is None:
-            self.next_probe = now + self.interval
+            self.next_probe = now  # the first probe as soon as three steps give a median
         probing = now >= self.next_probe and len(self.recent) >= 3
         threads = self.other() if probing else self.threads
         blas_threads.set_threads(threads)
