@@ -16,6 +16,7 @@ policy therefore measures only when reproducibility was not asked for: ``FRAMEWO
 (always, trading bitwise reproducibility for speed on a busy machine) or ``fixed`` (never: BLAS's own
 setting).
 """
+import collections
 import os
 import statistics
 import time
@@ -50,7 +51,7 @@ class ThreadPolicy:
         self.enabled = most > 1 and (mode == "measure" or (mode == "auto" and not reproducibility_requested()))
         self.threads = most
         self.choices = (1, most)
-        self.recent = []
+        self.recent = collections.deque(maxlen=WINDOW)
         self.interval = FIRST_INTERVAL
         self.next_probe = None
 
@@ -69,7 +70,7 @@ class ThreadPolicy:
         if probing:
             self._judge(threads, took)
         else:
-            self.recent = (self.recent + [took])[-WINDOW:]
+            self.recent.append(took)
         return result
 
     def other(self):
@@ -77,7 +78,8 @@ class ThreadPolicy:
 
     def _judge(self, threads, took):
         if took < SWITCH_RATIO * statistics.median(self.recent):
-            self.threads, self.recent, self.interval = threads, [], FIRST_INTERVAL
+            self.threads, self.interval = threads, FIRST_INTERVAL
+            self.recent.clear()
         else:
             self.interval = min(self.interval * 2, LONGEST_INTERVAL)
         self.next_probe = self.clock() + self.interval
