@@ -27,9 +27,6 @@ from framework.kernels.generated import load_module, source_hash
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
-with open(__file__, encoding="utf-8") as _file:
-    _THIS_SOURCE = _file.read()  # generated kernels import this module's functions: their names hash it
-
 # Activation codes. swish is Keras's alias of silu and shares its code.
 LINEAR, RELU, RELU6, LEAKY_RELU, ELU, SELU, GELU = 0, 1, 2, 3, 4, 5, 6
 SIGMOID, HARD_SIGMOID, TANH, SOFTPLUS, SOFTSIGN, SILU, EXPONENTIAL = 7, 8, 9, 10, 11, 12, 13
@@ -388,7 +385,8 @@ def specialized(kind):
     if module is None:
         f, df = PAIRS[kind]
         source = _SPECIALIZED.format(f=f, df=df)
-        name = f"activation_{f.strip('_')}_{source_hash(source, _THIS_SOURCE)}"
+        with open(__file__, encoding="utf-8") as this:  # the generated kernels import this module's functions
+            name = f"activation_{f.strip('_')}_{source_hash(source, this.read())}"
         module = _specialized[kind] = load_module("activations", name, source)
     return module
 
