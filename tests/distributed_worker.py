@@ -24,6 +24,8 @@ SCENARIOS = {
     "sample_weighted": dict(samples=37, batch=8, epochs=3, sample_weight=True),
     "class_weighted": dict(samples=34, batch=8, epochs=2, class_weight=True),
     "regularized": dict(samples=40, batch=8, epochs=2, regularizer=True, optimizer="adam"),
+    "dropout": dict(samples=37, batch=8, epochs=2, middle="dropout"),        # masks of the global batch's rows
+    "batchnorm": dict(samples=34, batch=8, epochs=2, middle="batchnorm"),    # statistics of the global batch
     "early_stop": dict(samples=40, batch=8, epochs=30, early_stop=True),
     "crash": dict(samples=40, batch=8, epochs=3, crash_on_rank=1),
     "killed": dict(samples=40, batch=8, epochs=3, kill_on_rank=1),
@@ -47,8 +49,13 @@ def main(scenario, out_dir, single, epochs=None, backup=None):
     x_val = rng.standard_normal((13, 5))
     y_val = (x_val[:, 0] > 0).astype("int64")
     regularizer = fw.regularizers.L2(0.01) if spec.get("regularizer") else None
+    middle = {None: [],
+              "dropout": [fw.layers.Dropout(0.3), fw.layers.Dense(6), fw.layers.Dropout(0.2, noise_shape=(None, 1))],
+              "batchnorm": [fw.layers.BatchNormalization(synchronized=True, momentum=0.5), fw.layers.Dense(6),
+                            fw.layers.BatchNormalization(synchronized=True, center=False)]}[spec.get("middle")]
     model = fw.Sequential([fw.Input((5,)),
                            fw.layers.Dense(7, activation="tanh", kernel_regularizer=regularizer),
+                           *middle,
                            fw.layers.Dense(3, activation="softmax")])
     loss = fw.losses.SparseCategoricalCrossentropy(reduction=spec.get("loss_reduction", "sum_over_batch_size"))
     optimizer = fw.optimizers.Adam(0.01) if spec.get("optimizer") == "adam" else fw.optimizers.SGD(0.1, momentum=0.5)

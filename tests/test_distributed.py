@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from framework.callbacks import CSVLogger, EarlyStopping, History, ProgbarLogger
 from framework.distribute.lockstep import FollowRankZero, GlobalLogs
 from framework.distribute.sharding import shard_bounds
 from framework.distribute.strategy import DataParallel
+from framework.plan import global_batch
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "distributed_worker.py"
@@ -111,6 +113,56 @@ def test_only_rank_zero_keeps_the_callbacks_that_print_or_write(tmp_path):
             ([ProgbarLogger] if rank == 0 else [])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_draws_of_a_shard_are_its_rows_of_the_global_batch_draws(dtype):
+    whole = np.empty((7, 3, 2), dtype)
+    np.random.default_rng(5).random(dtype=dtype, out=whole)
+    pieces = []
+    try:
+        for start, rows in [(0, 3), (3, 2), (5, 2)]:
+            global_batch.enter(global_batch.GlobalBatch(7, start, rows, sum_over_processes=None))
+            out = np.empty((rows, 3, 2), dtype)
+            global_batch.uniform_rows(np.random.default_rng(5), out)
+            pieces.append(out)
+        global_batch.enter(global_batch.GlobalBatch(7, 7, 0, sum_over_processes=None))
+        stand_in = np.full((1, 3, 2), -1, dtype)  # an empty shard's stand-in row: draws made, nothing kept
+        generator = np.random.default_rng(5)
+        global_batch.uniform_rows(generator, stand_in)
+        reference = np.random.default_rng(5)
+        reference.random((7, 3, 2), dtype)
+        assert (stand_in == -1).all() and generator.bit_generator.state == reference.bit_generator.state
+        not_per_sample = np.empty((4,), dtype)  # a first axis that is not the shard's rows: drawn as it is
+        global_batch.uniform_rows(np.random.default_rng(5), not_per_sample)
+        np.testing.assert_array_equal(not_per_sample, whole.reshape(-1)[:4])
+    finally:
+        global_batch.enter(None)
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+
+
+def test_the_global_batch_keeps_a_bounded_number_of_draw_buffers():
+    batch = global_batch.GlobalBatch(8, 0, 4, sum_over_processes=None)
+    for width in range(global_batch.MAX_DRAW_BUFFERS + 10):
+        batch.draw_buffer((width,), np.float32)
+    assert len(batch._buffers) == global_batch.MAX_DRAW_BUFFERS
+    assert batch.draw_buffer((3,), np.float32) is batch.draw_buffer((3,), np.float32)
+
+
+def test_unsynchronized_batch_normalization_is_warned_about_and_random_layers_are_not():
+    import framework as fw
+    from framework.distribute.strategy import check_trainable_in_parallel
+    model = fw.Sequential([fw.Input((4,)), fw.layers.Dense(3), fw.layers.Dropout(0.5),
+                           fw.layers.BatchNormalization(name="bn_local"),
+                           fw.layers.BatchNormalization(synchronized=True, name="bn_global"), fw.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.warns(RuntimeWarning, match="bn_local use each process's shard's batch statistics") as caught:
+        check_trainable_in_parallel(model)
+    assert len(caught) == 1 and "bn_global" not in str(caught[0].message)
+    model.get_layer("bn_local").synchronized = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_trainable_in_parallel(model)
+
+
 # ----- under mpirun -------------------------------------------------------------------------------------
 @needs_mpi
 @pytest.mark.parametrize("scenario, processes", [
@@ -120,6 +172,9 @@ def test_only_rank_zero_keeps_the_callbacks_that_print_or_write(tmp_path):
     ("sample_weighted", 3),
     ("class_weighted", 2),
     ("regularized", 2),     # an L2 penalty (added once, after the all-reduce) and Adam
+    ("dropout", 3),         # Dropout masks drawn for the global batch, each process keeping its rows
+    ("batchnorm", 3),       # synchronized BatchNormalization, a last batch with an empty shard
+    ("batchnorm", 2),
 ])
 def test_n_processes_train_as_one(tmp_path, scenario, processes):
     alone, together = run_worker(tmp_path, scenario, processes)

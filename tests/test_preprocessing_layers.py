@@ -257,7 +257,7 @@ def test_affine_augmentation_passes_the_adjoint_gradient_in_training(float64_see
 
 def test_random_flip_gradient_is_the_same_flip(float64_seed_1):
     class Flipping:  # draws <= 0.5 every time: every image is flipped
-        def random(self, out):
+        def random(self, dtype=np.float64, out=None):
             out.fill(0.25)
 
     rng = np.random.default_rng(7)

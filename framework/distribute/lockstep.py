@@ -89,10 +89,18 @@ class FollowRankZero(Callback):
         if world.rank != 0:
             arena = model.parameter_arena()
             optimizer.set_state(*state, arena.params.size, arena.params.dtype)
-        shared = world.broadcast_object((get_global_state(), model.epochs_done, parallel.resume_epoch(model)))
+        generators = random_generators(model)
+        shared = world.broadcast_object((get_global_state(), [g.bit_generator.state for g in generators],
+                                         model.epochs_done, parallel.resume_epoch(model)))
         set_global_state(shared[0])
-        model.epochs_done = shared[1]
-        parallel.set_resume_epoch(model, shared[2])
+        if len(shared[1]) != len(generators):
+            raise RuntimeError(f"Model '{model.name}' has {len(generators)} random generators in process "
+                               f"{world.rank} and {len(shared[1])} in process 0: every process must build the "
+                               "same model")
+        for generator, state in zip(generators, shared[1]):
+            generator.bit_generator.state = state
+        model.epochs_done = shared[2]
+        parallel.set_resume_epoch(model, shared[3])
 
     def on_train_batch_end(self, batch, logs=None):
         self._follow_stop()
@@ -107,3 +115,26 @@ class FollowRankZero(Callback):
         self.flag[0] = bool(self.model.stop_training)
         self.world.broadcast(self.flag)
         self.model.stop_training = bool(self.flag[0])
+
+
+def random_generators(model):
+    """The generators of ``model``'s random layers and ops (Dropout's, the augmentation layers'...), in the
+    order of its training graph: the same list on every process that built the same model."""
+    found = {}
+    try:
+        entries = model.flat_graph(training=True)[2]
+    except (AttributeError, NotImplementedError, ValueError):  # no graph of its own: its layers
+        entries = []
+    layers = [entry.layer for entry in entries] or list(all_layers(model))
+    for layer in layers:
+        generator = getattr(layer, "generator", None)
+        if isinstance(generator, np.random.Generator):
+            found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
+def all_layers(model):
+    """Every layer of ``model``, nested models' included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from all_layers(layer)

@@ -5,10 +5,13 @@ same generator and rank 0's draw is broadcast, so the order cannot drift. Batch 
 ``batch_size`` samples (the user's number, the global batch) is cut into one contiguous shard per
 process; the first ``size % processes`` shards hold one sample more. A process whose shard is empty
 (a last batch smaller than the number of processes) runs one stand-in sample with weight zero, its
-gradient scaled to zero and its additions to the logs' totals undone (``GlobalLogs``).
+gradient scaled to zero and its additions to the logs' totals undone (``GlobalLogs``). Before each
+training step the shard's place in the global batch is set (``framework.plan.global_batch``) for the
+random layers' draws and the synchronized batch statistics.
 """
 import functools
 
+from framework.plan import global_batch
 from framework.training import parallel
 from framework.training.batches import fill_batch
 from framework.utils.random import global_generator
@@ -44,6 +47,7 @@ class ShardedBatches:
         self.empty_step = False   # the last batch loaded was a stand-in (its totals must be undone)
         self.snapshot = None      # the running totals before that stand-in
         self.plans = set()        # plans given the reducer, which it leaves when fit ends
+        self.place = global_batch.GlobalBatch(1, 0, 1, world.allreduce)  # this shard's rows, for the steps
 
     def epoch(self):
         source = self.batches
@@ -56,10 +60,10 @@ class ShardedBatches:
             size = min(source.batch_size, source.n - start)
             lo, hi = shard_bounds(size, self.world.rank, self.world.size)
             load = functools.partial(self._load, order=order, start=start + lo, rows=hi - lo, size=size,
-                                     batch_start=start)
+                                     batch_start=start, offset=lo)
             yield max(hi - lo, 1), source.sample_shapes, load
 
-    def _load(self, plan, order, start, rows, size, batch_start):
+    def _load(self, plan, order, start, rows, size, batch_start, offset):
         xs, ys, sws = self.batches.views
         self.empty_step = rows == 0
         if self.empty_step:
@@ -69,13 +73,19 @@ class ShardedBatches:
                 weights.fill(0)
         else:
             fill_batch(plan, xs, ys, sws, order, start)
-        if self.reducer is not None:
-            self.reducer.prepare(self.model, rows / size)
-            plan.gradient_reducer = self.reducer
-            self.plans.add(plan)
+        if self.reducer is None:  # validation: inference steps read no global batch
+            global_batch.enter(None)
+            return
+        self.reducer.prepare(self.model, rows / size)
+        plan.gradient_reducer = self.reducer
+        self.plans.add(plan)
+        self.place.move_to(size, offset, rows)
+        global_batch.enter(self.place)
 
     def detach(self):
-        """Take the reducer off every plan it was given (after fit: single-process steps again)."""
+        """Take the reducer off every plan it was given and the global batch away (after fit: single-process
+        steps again)."""
         for plan in self.plans:
             plan.gradient_reducer = None
         self.plans.clear()
+        global_batch.enter(None)

@@ -4,7 +4,7 @@ import warnings
 
 from framework.callbacks import BackupAndRestore, CSVLogger, ModelCheckpoint, ProgbarLogger, TensorBoard
 from framework.distribute.gradients import GradientReducer
-from framework.distribute.lockstep import FollowRankZero, GlobalLogs
+from framework.distribute.lockstep import FollowRankZero, GlobalLogs, all_layers
 from framework.distribute.sharding import ShardedBatches
 from framework.training import parallel
 
@@ -12,10 +12,6 @@ from framework.training import parallel
 RANK_ZERO_ONLY = (ProgbarLogger, CSVLogger, ModelCheckpoint, BackupAndRestore, TensorBoard)
 #: loss reductions whose gradients add up across shards by ``GradientReducer``'s scaling
 MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
-#: layers whose training step depends on the batch as a whole, or on random draws per sample
-BATCH_DEPENDENT = ("BatchNormalization",)
-RANDOM_PER_SAMPLE = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-                     "GaussianNoise", "AlphaDropout")
 
 
 class DataParallel:
@@ -64,16 +60,10 @@ def check_trainable_in_parallel(model):
         if reduction is not None and reduction not in MEAN_REDUCTIONS:
             raise ValueError(f"Model '{model.name}': data-parallel fit needs losses with reduction "
                              f"'sum_over_batch_size' (the default), received reduction={reduction!r}")
-    names = {type(layer).__name__ for layer in all_layers(model)}
-    differing = sorted(names & set(BATCH_DEPENDENT + RANDOM_PER_SAMPLE))
-    if differing:
-        warnings.warn(f"Model '{model.name}' has {', '.join(differing)}: with data-parallel training their batch "
-                      "statistics are each process's shard's and their random masks are drawn per process, so "
-                      "training is not identical to one process's", RuntimeWarning, stacklevel=4)
-
-
-def all_layers(model):
-    """Every layer of ``model``, nested models' included."""
-    for layer in getattr(model, "layers", []):
-        yield layer
-        yield from all_layers(layer)
+    unsynchronized = sorted(layer.name for layer in all_layers(model)
+                            if type(layer).__name__ == "BatchNormalization" and layer.trainable
+                            and not layer.synchronized)
+    if unsynchronized:
+        warnings.warn(f"Model '{model.name}': BatchNormalization layer(s) {', '.join(unsynchronized)} use each "
+                      "process's shard's batch statistics in a data-parallel fit, so training is not one process's; "
+                      "pass synchronized=True for the global batch's", RuntimeWarning, stacklevel=4)

@@ -254,9 +254,17 @@ def batch_norm_forward_train(x3, w, layout, gamma, beta, epsilon, momentum, movi
     ``moving = moving * momentum + batch_stat * (1 - momentum)`` with the biased batch variance,
     as Keras 3. With a mask, statistics are weighted and divided by (total weight + 1e-7), as Keras.
     """
+    batch_norm_train_sums(x3, w, layout, stats, coeffs)
+    batch_norm_train_normalize(x3, w, gamma, beta, epsilon, momentum, moving_mean, moving_var, stats, coeffs, y3)
+
+
+@kernel
+def batch_norm_train_sums(x3, w, layout, stats, coeffs):
+    """The first half of batch_norm_forward_train: the batch's sums, stats rows 0 and 1 (about the
+    shift, row 2: the first sample's value) and 6 (the count)."""
     outer, channels, inner = x3.shape
     shift, scale, offset = coeffs[0], coeffs[1], coeffs[2]
-    s1, s2, mean, var, rstd, count = stats[0], stats[1], stats[3], stats[4], stats[5], stats[6]
+    s1, s2, count = stats[0], stats[1], stats[6]
     for c in range(channels):
         shift[c] = x3[0, c, 0]
         stats[2, c] = shift[c]
@@ -265,6 +273,15 @@ def batch_norm_forward_train(x3, w, layout, gamma, beta, epsilon, momentum, movi
         count[:] = outer * inner
     else:
         _masked_channel_sums(x3, w, layout, shift, count, s1, s2)
+
+
+@kernel
+def batch_norm_train_normalize(x3, w, gamma, beta, epsilon, momentum, moving_mean, moving_var, stats, coeffs, y3):
+    """The second half of batch_norm_forward_train: mean, variance and the moving statistics from the
+    sums in stats rows 0, 1, 2 and 6, then the normalization."""
+    channels = x3.shape[1]
+    scale, offset = coeffs[1], coeffs[2]
+    s1, s2, mean, var, rstd, count = stats[0], stats[1], stats[3], stats[4], stats[5], stats[6]
     for c in range(channels):
         denominator = count[c] + (MASK_EPSILON if w.size else 0.0)
         mean[c] = (s1[c] + count[c] * stats[2, c]) / denominator
@@ -288,18 +305,34 @@ def batch_norm_backward_train(x3, dy3, w, layout, gamma, stats, write_dx, sums, 
     dx = rstd * gamma * dy + w * (b * (x - mean - D) - rstd * gamma * sum(dy) / W),
     b = -rstd^3 * gamma * sum(dy * (x - mean)) / W.
     """
+    batch_norm_train_grad_sums(x3, dy3, stats, sums, coeffs, dgamma, dbeta)
+    if write_dx:
+        batch_norm_train_dx(x3, dy3, w, layout, gamma, stats, sums, coeffs, dx3)
+
+
+@kernel
+def batch_norm_train_grad_sums(x3, dy3, stats, sums, coeffs, dgamma, dbeta):
+    """The first half of batch_norm_backward_train: sums[0] = sum(dy), sums[1] = sum(dy * (x - mean)),
+    and from them the gradients of gamma and beta."""
     channels = x3.shape[1]
     s1, s2 = sums[0], sums[1]
-    mean, rstd, count = stats[3], stats[5], stats[6]
-    center, a, b, k = coeffs[0], coeffs[1], coeffs[2], coeffs[3]
+    mean, rstd = stats[3], stats[5]
+    center, a, b = coeffs[0], coeffs[1], coeffs[2]
     for c in range(channels):
         center[c] = mean[c]
     _channel_grad_sums(x3, dy3, center, a, b, s1, s2)
     for c in range(channels):
         dgamma[c] = s2[c] * rstd[c]
         dbeta[c] = s1[c]
-    if not write_dx:
-        return
+
+
+@kernel
+def batch_norm_train_dx(x3, dy3, w, layout, gamma, stats, sums, coeffs, dx3):
+    """The second half of batch_norm_backward_train: the input's gradient from the sums."""
+    channels = x3.shape[1]
+    s1, s2 = sums[0], sums[1]
+    mean, rstd, count = stats[3], stats[5], stats[6]
+    a, b, k = coeffs[1], coeffs[2], coeffs[3]
     for c in range(channels):
         denominator = count[c] + (MASK_EPSILON if w.size else 0.0)
         drift = (stats[0, c] - count[c] * (mean[c] - stats[2, c])) / denominator if w.size else 0.0

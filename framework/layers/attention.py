@@ -21,6 +21,7 @@ from framework.kernels.dropout import dropout_backward, dropout_forward
 from framework.kernels.elementwise import add_inplace, flat
 from framework.layers import eager
 from framework.layers.layer import Layer
+from framework.plan.global_batch import uniform_rows
 from framework.plan.steps import matmul_step
 from framework.utils.random import draw_seed
 
@@ -69,10 +70,10 @@ def _dropout_steps(ctx, layer, probs):
     draws = ctx.scratch("draws", probs.shape)
     dropped = ctx.scratch("dropped", probs.shape)
     p, u, d = flat(probs), flat(draws), flat(dropped)
-    rate, generator, dtype = ctx.dtype.type(layer.dropout), layer.generator, ctx.dtype
+    rate, generator = ctx.dtype.type(layer.dropout), layer.generator
 
     def step():
-        generator.random(dtype=dtype, out=u)
+        uniform_rows(generator, draws)
         dropout_forward(p, u, rate, d)
     return dropped, [step]
 

@@ -21,6 +21,7 @@ from framework.kernels.preprocessing import (FILL_MODES, affine_transform, affin
 from framework.layers import eager
 from framework.layers.layer import Layer
 from framework.layers.pooling import channels_last, check_rank
+from framework.plan.global_batch import uniform_rows
 from framework.plan.steps import copy_step
 from framework.utils.random import draw_seed
 
@@ -98,7 +99,7 @@ class RandomFlip(_RandomImageLayer):
         horizontal, vertical = self._axes()
 
         def step():
-            generator.random(out=draws)
+            uniform_rows(generator, draws)
             flip_images(x, draws, horizontal, vertical, y)
         return [step]
 
@@ -201,7 +202,7 @@ class RandomRotation(_RandomAffine):
         rows, cols = ctx.x.shape[1:3]
 
         def draw():
-            generator.random(out=draws)
+            uniform_rows(generator, draws)
             rotation_transforms(draws, lower, upper, rows, cols, transforms)
         return draw
 
@@ -234,8 +235,8 @@ class RandomTranslation(_RandomAffine):
         rows, cols = ctx.x.shape[1:3]
 
         def draw():
-            generator.random(out=heights)
-            generator.random(out=widths)
+            uniform_rows(generator, heights)
+            uniform_rows(generator, widths)
             translation_transforms(heights, widths, height_range, width_range, rows, cols, transforms)
         return draw
 
@@ -271,9 +272,9 @@ class RandomZoom(_RandomAffine):
         rows, cols = ctx.x.shape[1:3]
 
         def draw():
-            generator.random(out=heights)
+            uniform_rows(generator, heights)
             if own_width:
-                generator.random(out=widths)
+                uniform_rows(generator, widths)
             zoom_transforms(heights, widths, height_range, width_range, rows, cols, transforms)
         return draw
 

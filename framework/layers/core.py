@@ -7,6 +7,7 @@ from framework.graph.shapes import format_shape
 from framework.kernels.dropout import dropout_backward, dropout_forward
 from framework.kernels.elementwise import flat
 from framework.layers.layer import Layer
+from framework.plan.global_batch import uniform_rows
 from framework.plan.steps import copy_step, matmul_step, rows2d_last
 from framework.utils.random import draw_seed
 
@@ -219,13 +220,13 @@ class Dropout(Layer):
     def forward(self, ctx):
         if self.noise_shape is not None:
             return [broadcast_dropout_step(ctx.x, ctx.y, ctx.scratch("mask", self.mask_shape(ctx.x.shape)),
-                                           self.rate, self.generator)]
+                                           self.rate, self.generator, per_sample=self.noise_shape[0] is None)]
         draws = ctx.scratch("draws", ctx.x.shape)
         x, u, y = flat(ctx.x), flat(draws), flat(ctx.y)
-        rate, generator, dtype = ctx.dtype.type(self.rate), self.generator, ctx.dtype
+        rate, generator = ctx.dtype.type(self.rate), self.generator
 
         def step():
-            generator.random(dtype=dtype, out=u)
+            uniform_rows(generator, draws)
             dropout_forward(x, u, rate, y)
         return [step]
 
@@ -247,12 +248,16 @@ class Dropout(Layer):
         return config
 
 
-def broadcast_dropout_step(x, y, mask, rate, generator):
-    """Dropout with one draw per entry of ``mask`` (broadcast over ``x``): ``mask`` holds 0 or 1/(1-rate)."""
+def broadcast_dropout_step(x, y, mask, rate, generator, per_sample):
+    """Dropout with one draw per entry of ``mask`` (broadcast over ``x``): ``mask`` holds 0 or 1/(1-rate).
+    ``per_sample``: the mask's first axis is the batch (else one draw is shared by every sample)."""
     keep = mask.dtype.type(1.0 / (1.0 - rate))
 
     def step():
-        generator.random(dtype=mask.dtype, out=mask)
+        if per_sample:
+            uniform_rows(generator, mask)
+        else:
+            generator.random(dtype=mask.dtype, out=mask)
         np.greater_equal(mask, mask.dtype.type(rate), out=mask, casting="unsafe")
         np.multiply(mask, keep, out=mask)
         np.multiply(x, mask, out=y)

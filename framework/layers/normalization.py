@@ -14,9 +14,13 @@ from framework import constraints, initializers, regularizers
 from framework.graph.shapes import format_shape
 from framework.kernels.normalization import (batch_norm_backward_inference, batch_norm_backward_train,
                                              batch_norm_dx_inference, batch_norm_forward_inference,
-                                             batch_norm_forward_train, group_norm_backward, group_norm_forward,
+                                             batch_norm_forward_train, batch_norm_train_dx,
+                                             batch_norm_train_grad_sums, batch_norm_train_normalize,
+                                             batch_norm_train_sums, group_norm_backward, group_norm_forward,
                                              layer_norm_backward, layer_norm_forward)
 from framework.layers.layer import Layer
+from framework.layers.synchronized_statistics import sum_batch_statistics, sum_gradient_sums
+from framework.plan import global_batch
 
 
 class _Normalization(Layer):
@@ -153,6 +157,9 @@ class BatchNormalization(_Normalization):
         epsilon: added to the variance (1e-3). center / scale: use beta / gamma (True).
         beta_initializer='zeros', gamma_initializer='ones', moving_mean_initializer='zeros',
         moving_variance_initializer='ones', beta/gamma regularizers and constraints: as in Keras.
+        synchronized: in a data-parallel fit (framework.distribute), the batch statistics of the global
+            batch, summed over the processes, instead of each process's shard's (default False, as Keras).
+            Alone, it changes nothing.
 
     Weights, in Keras 3's order: gamma (if scale), beta (if center), moving_mean, moving_variance,
     each of shape (channels,); the moving ones are non-trainable.
@@ -170,7 +177,7 @@ class BatchNormalization(_Normalization):
             raise TypeError(f"Layer '{self.name}' (BatchNormalization): axis must be an int, received {axis!r}")
         self.axis = int(axis)
         self.momentum = float(momentum)
-        self.synchronized = bool(synchronized)  # one device: batch statistics are already global
+        self.synchronized = bool(synchronized)
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
 
@@ -219,11 +226,32 @@ class BatchNormalization(_Normalization):
         stats = ctx.scratch("stats", (7, channels), np.float64)
         mask, layout = self._mask_weights(ctx, axis)
         momentum = self.momentum
+        if self.synchronized:
+            return [self._synchronized_forward(x3, mask, layout, gamma, beta, moving_mean, moving_var, stats,
+                                               coeffs, y3, ctx.scratch("work", (4, channels), np.float64))]
 
         def step():
             batch_norm_forward_train(x3, mask, layout, gamma, beta, epsilon, momentum, moving_mean,
                                      moving_var, stats, coeffs, y3)
         return [step]
+
+    def _synchronized_forward(self, x3, mask, layout, gamma, beta, moving_mean, moving_var, stats, coeffs, y3,
+                              work):
+        """The training step of ``synchronized=True``: in a data-parallel fit, the statistics of the
+        global batch (layers.synchronized_statistics); alone, the fused kernel."""
+        epsilon, momentum = self.epsilon, self.momentum
+
+        def step():
+            batch = global_batch.current
+            if batch is None:
+                batch_norm_forward_train(x3, mask, layout, gamma, beta, epsilon, momentum, moving_mean,
+                                         moving_var, stats, coeffs, y3)
+                return
+            batch_norm_train_sums(x3, mask, layout, stats, coeffs)
+            sum_batch_statistics(stats, moving_mean, batch, work)
+            batch_norm_train_normalize(x3, mask, gamma, beta, epsilon, momentum, moving_mean, moving_var, stats,
+                                       coeffs, y3)
+        return step
 
     def backward(self, ctx):
         axis, (x3, dy3, dx3) = self._views(ctx, ctx.x, ctx.dy, ctx.dx)
@@ -245,16 +273,24 @@ class BatchNormalization(_Normalization):
                                                           write_dx, sums, coeffs, dgamma, dbeta, dx3)]
         stats = ctx.scratch("stats", (7, channels), np.float64)
         mask, layout = self._mask_weights(ctx, axis)
+        synchronized = self.synchronized
 
         def step():
-            batch_norm_backward_train(x3, dy3, mask, layout, gamma, stats, write_dx, sums, coeffs,
-                                      dgamma, dbeta, dx3)
+            batch = global_batch.current if synchronized else None
+            if batch is None:
+                batch_norm_backward_train(x3, dy3, mask, layout, gamma, stats, write_dx, sums, coeffs,
+                                          dgamma, dbeta, dx3)
+                return
+            batch_norm_train_grad_sums(x3, dy3, stats, sums, coeffs, dgamma, dbeta)
+            if write_dx:
+                sum_gradient_sums(sums, batch)
+                batch_norm_train_dx(x3, dy3, mask, layout, gamma, stats, sums, coeffs, dx3)
         return [step]
 
     def get_config(self):
         config = super().get_config()
         config.update({
-            "axis": self.axis, "momentum": self.momentum,
+            "axis": self.axis, "momentum": self.momentum, "synchronized": self.synchronized,
             "moving_mean_initializer": initializers.serialize(initializers.get(self.moving_mean_initializer)),
             "moving_variance_initializer": initializers.serialize(
                 initializers.get(self.moving_variance_initializer)),

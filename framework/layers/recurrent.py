@@ -29,6 +29,7 @@ from framework.graph.tensor import Mask, SymbolicTensor, is_symbolic
 from framework.kernels import recurrent as K
 from framework.layers import eager
 from framework.layers.layer import Layer
+from framework.plan.global_batch import uniform_rows
 from framework.plan.steps import matmul_step
 from framework.utils.random import draw_seed
 
@@ -341,7 +342,7 @@ class _Run:
     def begin_forward(self):
         ctx, layer = self.ctx, self.layer
         x, xs, draws, rate, reverse = self.x, self.xs, self.draws, self.rate, layer.go_backwards
-        generator, dtype = layer.generator, ctx.dtype
+        generator = layer.generator
         dropping, rec_dropping, rec_draws = self.dropping, self.rec_dropping, self.rec_draws
         copy_mask = self.mask_input is not None
         mask_in, mask_out = self.mask_input, self.mask
@@ -350,9 +351,9 @@ class _Run:
 
         def prepare_sequence():
             if dropping:
-                generator.random(dtype=dtype, out=draws)
+                uniform_rows(generator, draws)
             if rec_dropping:
-                generator.random(dtype=dtype, out=rec_draws)
+                uniform_rows(generator, rec_draws)
             K.sequence_to_steps(x, xs, reverse, draws, rate)
             if copy_mask:
                 K.copy_mask(mask_in, mask_out)

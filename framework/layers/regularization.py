@@ -10,6 +10,7 @@ the input and no step runs.
 import numpy as np
 
 from framework.kernels.spatial import channel_keep_factors, scale_channels
+from framework.plan.global_batch import uniform_rows
 from framework.plan.steps import copy_step
 from framework.layers.layer import Layer
 from framework.layers.pooling import as_rows, channels_last, check_rank
@@ -50,10 +51,10 @@ class _SpatialDropout(Layer):
         factors = self._factors(ctx)
         draws = factors.reshape(-1)
         x, y = as_rows(ctx.x), as_rows(ctx.y)
-        rate, generator, dtype = ctx.dtype.type(self.rate), self.generator, ctx.dtype
+        rate, generator = ctx.dtype.type(self.rate), self.generator
 
         def step():
-            generator.random(dtype=dtype, out=draws)
+            uniform_rows(generator, factors)
             channel_keep_factors(draws, rate)
             scale_channels(x, factors, y)
         return [step]

@@ -11,6 +11,7 @@ from framework import backend
 from framework.kernels.dropout import dropout_backward, dropout_forward
 from framework.kernels.elementwise import flat
 from framework.ops.operation import Operation, OpError
+from framework.plan.global_batch import uniform_rows
 from framework.utils.random import draw_seed
 
 
@@ -67,10 +68,10 @@ class Dropout(Operation):
     def bind_forward(self, xs, y, ctx):
         draws = ctx.scratch("draws", y.shape)
         x, u, out = flat(xs[0]), flat(draws), flat(y)
-        rate, generator, dtype = ctx.dtype.type(self.rate), self.generator, ctx.dtype
+        rate, generator = ctx.dtype.type(self.rate), self.generator
 
         def step():
-            generator.random(dtype=dtype, out=u)
+            uniform_rows(generator, draws)
             dropout_forward(x, u, rate, out)
         return [step]
 
