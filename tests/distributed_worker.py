@@ -1,6 +1,6 @@
 """One training run for tests/test_distributed.py: run alone (``--single``) or under ``mpirun -n N``.
 
-    python distributed_worker.py SCENARIO OUT_DIR [--single] [--epochs N] [--backup DIR]
+    python distributed_worker.py SCENARIO OUT_DIR [--single] [--epochs N] [--backup DIR] [--overlap]
 
 Trains a tiny float64 model on made-up data as SCENARIO says and writes, per process,
 ``OUT_DIR/rank<R>.npz`` (the weights) and ``OUT_DIR/rank<R>.json`` (the history, the epochs done and
@@ -33,12 +33,14 @@ SCENARIOS = {
 }
 
 
-def main(scenario, out_dir, single, epochs=None, backup=None):
+def main(scenario, out_dir, single, epochs=None, backup=None, overlap=False):
     spec = dict(SCENARIOS[scenario], **({} if epochs is None else {"epochs": epochs}))
     rank = 0
     if not single:
         from framework import distribute
-        distribute.initialize()
+        from framework.distribute import gradients
+        gradients.BUCKET_BYTES = 16  # the tiny models' layers each get a slice of their own
+        distribute.initialize(overlap=overlap)
         rank = distribute.rank()
     fw.backend.set_floatx("float64")
     fw.utils.set_random_seed(3 + rank)  # different seeds: rank 0's weights must reach every process
@@ -80,7 +82,7 @@ def main(scenario, out_dir, single, epochs=None, backup=None):
     stats = distribute.statistics()
     (out / f"rank{rank}.json").write_text(json.dumps({
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "epochs_done": model.epochs_done, "allreduce_calls": stats["calls"]}))
+        "epochs_done": model.epochs_done, "allreduce_calls": stats["calls"], "slices": stats.get("slices", 0)}))
 
 
 def crash(epoch):
@@ -91,4 +93,4 @@ if __name__ == "__main__":
     options = sys.argv[3:]
     main(sys.argv[1], sys.argv[2], "--single" in options,
          int(options[options.index("--epochs") + 1]) if "--epochs" in options else None,
-         options[options.index("--backup") + 1] if "--backup" in options else None)
+         options[options.index("--backup") + 1] if "--backup" in options else None, "--overlap" in options)

@@ -147,6 +147,31 @@ def test_the_global_batch_keeps_a_bounded_number_of_draw_buffers():
     assert batch.draw_buffer((3,), np.float32) is batch.draw_buffer((3,), np.float32)
 
 
+def test_overlapped_slices_are_the_end_of_the_gradients_in_the_order_backward_finishes_them():
+    import framework as fw
+    from framework.distribute.gradients import overlap_schedule
+    model = fw.Sequential([fw.Input((6,)), fw.layers.Dense(5, name="first"), fw.layers.BatchNormalization(),
+                           fw.layers.Dense(4, name="second"), fw.layers.Dense(3, name="third")])
+    model.compile("sgd", "mse")
+    model.train_on_batch(np.ones((4, 6)), np.ones((4, 3)))
+    plan, arena = model.plan("train", 4), model.plan_cache.current_arena()
+    starts, rest = overlap_schedule(plan.backward_owners, arena, bucket=1)
+    offset = lambda view: (view.__array_interface__["data"][0] - arena.grads.__array_interface__["data"][0]) \
+        // arena.grads.itemsize
+    slices = [(index, offset(view), offset(view) + view.size) for index in sorted(starts) for view in starts[index]]
+    assert [layer for layer in (plan.backward_owners[i] for i, _, _ in slices)] == \
+        [model.get_layer(name) for name in ("third", "second", model.layers[1].name)]  # each as it ends
+    stop = arena.grads.size
+    for _, low, high in slices:  # back to back from the end
+        assert high == stop
+        stop = low
+    assert offset(rest) == 0 and rest.size == stop == model.get_layer("first").count_params()  # final last
+    assert [i for i, _, _ in slices] == [max(i for i, o in enumerate(plan.backward_owners) if o is layer)
+                                         for layer in [plan.backward_owners[i] for i, _, _ in slices]]
+    whole, nothing = overlap_schedule(plan.backward_owners, arena, bucket=arena.grads.size + 1)
+    assert whole == {} and nothing.size == arena.grads.size
+
+
 def test_unsynchronized_batch_normalization_is_warned_about_and_random_layers_are_not():
     import framework as fw
     from framework.distribute.strategy import check_trainable_in_parallel
@@ -181,6 +206,14 @@ def test_n_processes_train_as_one(tmp_path, scenario, processes):
     assert_same_training(alone, together)
     steps = together[0][1]["allreduce_calls"]
     assert steps > 0 and all(report["allreduce_calls"] == steps for _, report in together)
+
+
+@needs_mpi
+@pytest.mark.parametrize("scenario, processes", [("mlp", 2), ("batchnorm", 3), ("regularized", 2)])
+def test_overlapped_all_reduce_trains_as_one_process(tmp_path, scenario, processes):
+    alone, together = run_worker(tmp_path, scenario, processes, "--overlap", alone_options=())
+    assert_same_training(alone, together)
+    assert all(report["slices"] >= report["allreduce_calls"] > 0 for _, report in together)
 
 
 @needs_mpi

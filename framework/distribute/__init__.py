@@ -14,18 +14,21 @@ from framework.training import parallel
 _state = {"world": None, "strategy": None}
 
 
-def initialize(abort_on_error=True):
+def initialize(abort_on_error=True, overlap=False):
     """Switch data-parallel training on in this process (a second call does nothing); returns the ``World``.
 
     Args:
         abort_on_error: an uncaught exception in any process ends every process (``MPI_Abort``) after
             printing its traceback, so no process waits forever for one that is gone.
+        overlap: start summing the last layers' gradients (non-blocking ``Iallreduce``) while backward
+            runs through the first ones, instead of one blocking call after backward (docs/distributed.md
+            has the measurements; off by default).
     """
     if _state["world"] is None:
         world = World(load_mpi())
         if abort_on_error:
             abort_on_uncaught_errors(world)
-        strategy = DataParallel(world)
+        strategy = DataParallel(world, overlap=overlap)
         parallel.install(strategy)
         _state.update(world=world, strategy=strategy)
     return _state["world"]
@@ -58,11 +61,11 @@ def abort(reason, code=1):
 
 
 def statistics():
-    """The gradient all-reduce so far in this process: ``calls``, ``seconds`` spent in it, ``bytes`` per call."""
+    """The gradient all-reduce so far in this process: ``calls`` (steps), ``seconds`` spent in MPI's calls,
+    ``bytes`` of the gradient array, and ``slices`` started during backward (with ``overlap``)."""
     reducer = None if _state["strategy"] is None else _state["strategy"].reducer
     if reducer is None:
-        return {"calls": 0, "seconds": 0.0, "bytes": 0}
-    return {"calls": reducer.calls, "seconds": reducer.seconds, "bytes": reducer.bytes}
-
+        return {"calls": 0, "seconds": 0.0, "bytes": 0, "slices": 0}
+    return {"calls": reducer.calls, "seconds": reducer.seconds, "bytes": reducer.bytes, "slices": reducer.slices}
 
 __all__ = ["initialize", "is_initialized", "rank", "size", "is_rank_zero", "abort", "statistics"]

@@ -36,6 +36,20 @@ class World:
         """Sum ``array`` (contiguous) over every process, in place: one ``Allreduce(IN_PLACE, ...)``."""
         self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
 
+    def start_allreduce(self, array):
+        """Start summing ``array`` (contiguous) over every process in place; returns the request to wait for."""
+        return self.comm.Iallreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
+
+    def test_all(self, requests):
+        """Let MPI progress ``requests`` (True when all are complete)."""
+        return self.mpi.Request.Testall(requests)
+
+    def wait_all(self, requests):
+        """Wait until every request of ``requests`` is complete, and empty the list."""
+        if requests:
+            self.mpi.Request.Waitall(requests)
+            requests.clear()
+
     def broadcast(self, array, root=0):
         """Overwrite ``array`` (contiguous, the same shape on every process) with ``root``'s, in place."""
         self.comm.Bcast(array, root=root)

@@ -88,4 +88,6 @@ class ShardedBatches:
         for plan in self.plans:
             plan.gradient_reducer = None
         self.plans.clear()
+        if self.reducer is not None:
+            self.reducer.forget_plans()
         global_batch.enter(None)

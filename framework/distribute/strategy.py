@@ -20,11 +20,12 @@ class DataParallel:
 
     Args:
         world: the ``World`` of processes.
+        overlap: overlap the gradient all-reduce with backward (``GradientReducer``).
     """
 
-    def __init__(self, world):
+    def __init__(self, world, overlap=False):
         self.world = world
-        self.reducer = GradientReducer(world)
+        self.reducer = GradientReducer(world, overlap)
         self.pending = None   # the sharded sources of the fit being set up, for its callbacks
 
     def shard_batches(self, model, train, validation):

@@ -45,7 +45,7 @@ class Plan:
         self.penalties = []
         self.metric_steps = []
         self.optimizer_step = None
-        self.gradient_reducer = None   # set by data-parallel training: sums the gradients of all processes
+        self.gradient_reducer = None   # set by data-parallel training: runs backward, sums the gradients
         self.constraint_steps = []
         # what the plan can say of itself
         self.describe = []         # per layer call: layer, node, FLOPs (summary())
@@ -99,10 +99,11 @@ class Plan:
         for step in self.forward:
             step()
         total = self.run_losses()
-        for step in self.backward:
-            step()
-        if self.gradient_reducer is not None:
-            self.gradient_reducer()
+        if self.gradient_reducer is None:
+            for step in self.backward:
+                step()
+        else:  # data-parallel training: backward, with the gradients summed over the processes
+            self.gradient_reducer.run_backward(self)
         for penalty in self.penalties:
             total += penalty()
         self.optimizer_step()
