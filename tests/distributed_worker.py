@@ -10,6 +10,7 @@ first; alone it does not, so the two runs differ only in data parallelism.
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ SCENARIOS = {
     "regularized": dict(samples=40, batch=8, epochs=2, regularizer=True, optimizer="adam"),
     "dropout": dict(samples=37, batch=8, epochs=2, middle="dropout"),        # masks of the global batch's rows
     "batchnorm": dict(samples=34, batch=8, epochs=2, middle="batchnorm"),    # statistics of the global batch
+    "slow": dict(samples=37, batch=8, epochs=10, pause=0.2),  # time to press Ctrl-C between epochs
     "early_stop": dict(samples=40, batch=8, epochs=30, early_stop=True),
     "crash": dict(samples=40, batch=8, epochs=3, crash_on_rank=1),
     "killed": dict(samples=40, batch=8, epochs=3, kill_on_rank=1),
@@ -70,6 +72,8 @@ def main(scenario, out_dir, single, epochs=None, backup=None, overlap=False):
     callbacks = [] if backup is None else [fw.callbacks.BackupAndRestore(backup, delete_checkpoint=False)]
     if spec.get("early_stop"):
         callbacks.append(fw.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=0.002))
+    if "pause" in spec:
+        callbacks.append(fw.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(spec["pause"])))
     if "crash_on_rank" in spec and rank == spec["crash_on_rank"]:
         callbacks.append(fw.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: crash(epoch)))
     if "kill_on_rank" in spec and rank == spec["kill_on_rank"]:  # dies without a word, as a lost machine
