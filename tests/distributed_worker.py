@@ -27,6 +27,8 @@ SCENARIOS = {
     "regularized": dict(samples=40, batch=8, epochs=2, regularizer=True, optimizer="adam"),
     "dropout": dict(samples=37, batch=8, epochs=2, middle="dropout"),        # masks of the global batch's rows
     "batchnorm": dict(samples=34, batch=8, epochs=2, middle="batchnorm"),    # statistics of the global batch
+    "pydataset": dict(samples=37, batch=8, epochs=2, stream="pydataset"),  # rank 0 reads, every process trains
+    "generator": dict(samples=34, batch=8, epochs=2, stream="generator", middle="dropout"),
     "slow": dict(samples=37, batch=8, epochs=10, pause=0.2),  # time to press Ctrl-C between epochs
     "early_stop": dict(samples=40, batch=8, epochs=30, early_stop=True),
     "crash": dict(samples=40, batch=8, epochs=3, crash_on_rank=1),
@@ -78,8 +80,11 @@ def main(scenario, out_dir, single, epochs=None, backup=None, overlap=False):
         callbacks.append(fw.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: crash(epoch)))
     if "kill_on_rank" in spec and rank == spec["kill_on_rank"]:  # dies without a word, as a lost machine
         callbacks.append(fw.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: os.kill(os.getpid(), 9)))
+    validation = (x_val, y_val)
+    if "stream" in spec:  # another process's stream gives other numbers: only rank 0's may be used
+        x, y, validation, fit_args = stream_of(spec, x, y, x_val, y_val, fit_args.get("sample_weight"), rank)
     history = model.fit(x, y, batch_size=spec["batch"], epochs=spec["epochs"], verbose=0, shuffle=True,
-                        validation_data=(x_val, y_val), callbacks=callbacks, **fit_args)
+                        validation_data=validation, callbacks=callbacks, **fit_args)
     out = Path(out_dir)
     np.savez(out / f"rank{rank}.npz", *model.get_weights())
     from framework import distribute
@@ -87,6 +92,32 @@ def main(scenario, out_dir, single, epochs=None, backup=None, overlap=False):
     (out / f"rank{rank}.json").write_text(json.dumps({
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "epochs_done": model.epochs_done, "allreduce_calls": stats["calls"], "slices": stats.get("slices", 0)}))
+
+
+def stream_of(spec, x, y, x_val, y_val, sample_weight, rank):
+    """(x, y, validation_data, fit arguments) with the data given as a stream of batches, spoiled beyond rank 0."""
+    batch, spoil = spec["batch"], 100.0 * rank
+
+    class Batches(fw.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // batch)
+
+        def __getitem__(self, index):
+            rows = slice(index * batch, (index + 1) * batch)
+            return x[rows] + spoil, y[rows]
+
+    def validation():
+        for start in range(0, len(x_val), 5):
+            yield x_val[start:start + 5] + spoil, y_val[start:start + 5]
+
+    def training():
+        for _ in range(spec["epochs"]):
+            for start in range(0, len(x), batch):
+                yield x[start:start + batch] + spoil, y[start:start + batch]
+
+    if spec["stream"] == "pydataset":
+        return Batches(), None, validation(), {}
+    return training(), None, validation(), {"steps_per_epoch": -(-len(x) // batch), "validation_steps": 3}
 
 
 def crash(epoch):

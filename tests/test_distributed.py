@@ -201,6 +201,8 @@ def test_unsynchronized_batch_normalization_is_warned_about_and_random_layers_ar
     ("dropout", 3),         # Dropout masks drawn for the global batch, each process keeping its rows
     ("batchnorm", 3),       # synchronized BatchNormalization, a last batch with an empty shard
     ("batchnorm", 2),
+    ("pydataset", 3),       # a PyDataset read by rank 0 alone, shuffled, a generator for validation
+    ("generator", 2),       # a generator with steps_per_epoch, and Dropout
 ])
 def test_n_processes_train_as_one(tmp_path, scenario, processes):
     alone, together = run_worker(tmp_path, scenario, processes)

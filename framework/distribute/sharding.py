@@ -14,7 +14,7 @@ import functools
 from framework.plan import global_batch
 from framework.training import parallel
 from framework.training.batches import fill_batch
-from framework.utils.random import global_generator
+from framework.utils.random import get_global_state, global_generator, set_global_state
 
 
 def shard_bounds(batch, rank, processes):
@@ -58,13 +58,18 @@ class ShardedBatches:
         for step in range(self.steps):
             start = step * source.batch_size
             size = min(source.batch_size, source.n - start)
-            lo, hi = shard_bounds(size, self.world.rank, self.world.size)
-            load = functools.partial(self._load, order=order, start=start + lo, rows=hi - lo, size=size,
-                                     batch_start=start, offset=lo)
-            yield max(hi - lo, 1), source.sample_shapes, load
+            yield self.shard(source.views, source.sample_shapes, order, start, size)
 
-    def _load(self, plan, order, start, rows, size, batch_start, offset):
-        xs, ys, sws = self.batches.views
+    def shard(self, views, shapes, order, batch_start, size):
+        """``(rows, sample shapes, load)`` of this process's shard of the ``size`` rows of ``views`` from
+        ``batch_start`` (in ``order`` when it is not None)."""
+        lo, hi = shard_bounds(size, self.world.rank, self.world.size)
+        load = functools.partial(self._load, views=views, order=order, rows=hi - lo, size=size,
+                                 batch_start=batch_start, offset=lo)
+        return max(hi - lo, 1), shapes, load
+
+    def _load(self, plan, views, order, rows, size, batch_start, offset):
+        xs, ys, sws = views
         self.empty_step = rows == 0
         if self.empty_step:
             self.snapshot = parallel.totals(self.model)
@@ -72,7 +77,7 @@ class ShardedBatches:
             for weights in plan.sample_weights:
                 weights.fill(0)
         else:
-            fill_batch(plan, xs, ys, sws, order, start)
+            fill_batch(plan, xs, ys, sws, order, batch_start + offset)
         if self.reducer is None:  # validation: inference steps read no global batch
             global_batch.enter(None)
             return
@@ -91,3 +96,40 @@ class ShardedBatches:
         if self.reducer is not None:
             self.reducer.forget_plans()
         global_batch.enter(None)
+
+
+class ShardedStream(ShardedBatches):
+    """This process's shard of every batch of a stream (``training.batches.StreamBatches``: a generator, a
+    ``PyDataset``, a ``tf.data.Dataset`` or a ``DataLoader``).
+
+    Rank 0 alone reads the stream and broadcasts each batch (and the stream's end) to the others, so
+    every process cuts its shard from the same batch, whatever the stream (a generator drawing its own
+    random numbers, files present on rank 0's machine only) and however it ends.
+
+    Args:
+        stream: the ``StreamBatches`` of the whole data.
+        world: the ``World`` of processes.
+        model: the model being trained.
+        reducer: the ``GradientReducer`` for training batches.
+    """
+
+    def epoch(self):
+        stream, world = self.batches, self.world
+        batches = stream.raw_epoch() if world.rank == 0 else None
+        while True:
+            message = None
+            if batches is not None:
+                batch = next(batches, _END)
+                # at the end, rank 0's global generator too: a PyDataset's shuffle drew from it on rank 0 alone
+                message = ("end", (stream.exhausted, get_global_state())) if batch is _END else ("batch", batch)
+            kind, content = world.broadcast_object(message)
+            if kind == "end":
+                stream.exhausted = content[0]
+                set_global_state(content[1])
+                return
+            shapes, xs, ys, sws = stream.views(content)
+            yield self.shard((xs, ys, sws), shapes, None, 0, len(xs[0]))
+
+
+#: what rank 0's stream gives when it has no batch left
+_END = object()

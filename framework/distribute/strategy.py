@@ -5,8 +5,9 @@ import warnings
 from framework.callbacks import BackupAndRestore, CSVLogger, ModelCheckpoint, ProgbarLogger, TensorBoard
 from framework.distribute.gradients import GradientReducer
 from framework.distribute.lockstep import FollowRankZero, GlobalLogs, all_layers
-from framework.distribute.sharding import ShardedBatches
+from framework.distribute.sharding import ShardedBatches, ShardedStream
 from framework.training import parallel
+from framework.training.batches import ArrayBatches
 
 #: callbacks that print or write files: only rank 0 runs them (the others' logs are the same)
 RANK_ZERO_ONLY = (ProgbarLogger, CSVLogger, ModelCheckpoint, BackupAndRestore, TensorBoard)
@@ -30,16 +31,15 @@ class DataParallel:
 
     def shard_batches(self, model, train, validation):
         check_trainable_in_parallel(model)
-        if not hasattr(train, "views"):
-            raise ValueError("Data-parallel fit (framework.distribute) takes x and y as arrays (every process "
-                             "holds them and trains on its shard of each batch); received a generator, "
-                             "PyDataset or dataset")
-        train = ShardedBatches(train, self.world, model, self.reducer)
-        if validation is not None and hasattr(validation, "views"):
+        if isinstance(train, ArrayBatches):  # arrays: every process holds them
+            train = ShardedBatches(train, self.world, model, self.reducer)
+        else:  # a generator, PyDataset or dataset: rank 0 reads it and broadcasts each batch
+            train = ShardedStream(train, self.world, model, self.reducer)
+        if isinstance(validation, ArrayBatches):
             validation = ShardedBatches(validation, self.world, model)
-            self.pending = train, validation
-        else:  # a stream is evaluated whole by every process: its logs are already global
-            self.pending = train, None
+        elif validation is not None:
+            validation = ShardedStream(validation, self.world, model)
+        self.pending = train, validation
         return train, validation
 
     def arrange_callbacks(self, model, callbacks, fitting):

@@ -143,16 +143,21 @@ class StreamBatches:
             self.steps = None if steps is None else int(steps)
 
     def epoch(self):
+        for batch in self.raw_epoch():
+            shapes, xs, ys, sws = self.views(batch)
+            yield len(xs[0]), shapes, functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)
+
+    def raw_epoch(self):
+        """This epoch's batches as the data gives them, converted to NumPy structures."""
         if self.source is not None:
-            for batch in self.source.epoch():
-                yield self._batch(batch)
+            yield from self.source.epoch()
             return
         if self.dataset is not None:
             indices = list(range(len(self.dataset)))
             if self.shuffle:
                 indices = [int(i) for i in global_generator().permutation(len(indices))]
             for index in indices[:self.steps]:
-                yield self._batch(self.dataset[index])
+                yield to_numpy(self.dataset[index])
             self.dataset.on_epoch_end()
             return
         for _ in (range(self.steps) if self.steps is not None else itertools.count()):
@@ -161,17 +166,18 @@ class StreamBatches:
             except StopIteration:
                 self.exhausted = True
                 return
-            yield self._batch(batch)
+            yield to_numpy(batch)
 
-    def _batch(self, batch):
-        x, y, sample_weight = unpack_batch(to_numpy(batch), self.need_targets)
+    def views(self, batch):
+        """(sample shapes, inputs, targets, sample weights) of one batch of ``raw_epoch``, validated and
+        viewed as the batch gather reads them."""
+        x, y, sample_weight = unpack_batch(batch, self.need_targets)
         xs, ys, sws = self.model._prepare(x, y, sample_weight, self.class_weight, need_targets=self.need_targets)
         if len(xs[0]) == 0:
             raise ValueError("A batch from the generator, PyDataset or dataset has no samples (0 rows); every "
                              "batch needs at least one")
         shapes = sample_shapes(xs)
-        xs, ys, sws = source_views(xs, ys, sws)
-        return len(xs[0]), shapes, functools.partial(fill_batch, xs=xs, ys=ys, sws=sws, order=None, start=0)
+        return (shapes,) + source_views(xs, ys, sws)
 
 
 def unpack_batch(batch, need_targets=True):
