@@ -110,7 +110,7 @@ class ShardedStream(ShardedBatches):
         stream: the ``StreamBatches`` of the whole data.
         world: the ``World`` of processes.
         model: the model being trained.
-        reducer: the ``GradientReducer`` for training batches.
+        reducer: the ``GradientReducer`` for training batches, None for validation.
     """
 
     def epoch(self):
