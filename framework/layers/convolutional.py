@@ -12,7 +12,8 @@ followed by one BLAS product with the Keras kernel reshaped, without copy, to
 batch is cut into chunks of samples so a chunk's columns and output rows stay
 near ``COLUMN_BYTES`` and in cache; backward keeps forward's columns when the
 whole batch's fit ``KEEP_COLUMN_BYTES``, else recomputes them per chunk.
-Conv2DTranspose is the adjoint: one product into columns, then col2im.
+Conv2DTranspose is the adjoint: one product into columns, then col2im (forward as a sub-pixel
+convolution when its strides divide its kernel: conv_transpose_subpixel.py).
 Depthwise convolutions are direct Numba loops; SeparableConv2D is a depthwise
 loop followed by a pointwise product.
 """
