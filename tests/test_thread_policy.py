@@ -67,18 +67,97 @@ def test_fixed_keeps_blas_alone(two_threads, monkeypatch):
     assert set(machine.threads_seen) == {2}
 
 
-def test_a_seed_keeps_the_threads_fixed_unless_measuring_is_asked_for(two_threads, monkeypatch):
-    monkeypatch.setattr(thread_policy, "reproducibility_requested", lambda: True)
-    monkeypatch.setenv(thread_policy.SWITCH, "auto")
-    assert not thread_policy.ThreadPolicy().enabled  # bitwise reproducible: one setting throughout
-    monkeypatch.setattr(thread_policy, "reproducibility_requested", lambda: False)
-    assert thread_policy.ThreadPolicy().enabled
-    monkeypatch.setenv(thread_policy.SWITCH, "measure")
-    monkeypatch.setattr(thread_policy, "reproducibility_requested", lambda: True)
-    assert thread_policy.ThreadPolicy().enabled
+def test_the_policy_measures_unless_told_fixed_and_refuses_unknown_modes(two_threads, monkeypatch):
+    for mode in ("auto", "measure"):
+        monkeypatch.setenv(thread_policy.SWITCH, mode)
+        assert thread_policy.ThreadPolicy().enabled
+    monkeypatch.setenv(thread_policy.SWITCH, "fixed")
+    assert not thread_policy.ThreadPolicy().enabled
     monkeypatch.setenv(thread_policy.SWITCH, "sometimes")
     with pytest.raises(ValueError, match="FRAMEWORK_BLAS_POLICY='sometimes': expected one of auto, measure, fixed"):
         thread_policy.ThreadPolicy()
+
+
+def _models():
+    """Models whose training steps cover the product kinds: dense, convolution, recurrent, attention,
+    ops in a traced call, einsum."""
+    import framework as fw
+    from framework import layers, ops
+
+    class Traced(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 48), initializer="glorot_uniform")
+
+        def call(self, x):
+            return ops.tanh(ops.matmul(x, self.w)) + ops.einsum("bi,ij->bj", x, self.w)
+
+    yield "mlp", fw.Sequential([fw.Input((784,)), layers.Dense(512, activation="relu"),
+                                layers.Dense(256, activation="relu"), layers.Dense(10)]), (784,)
+    yield "convnet", fw.Sequential([fw.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                    layers.MaxPooling2D(2), layers.Conv2D(64, 3, activation="relu"),
+                                    layers.Flatten(), layers.Dense(10)]), (28, 28, 1)
+    yield "lstm", fw.Sequential([fw.Input((28, 28)), layers.LSTM(128), layers.Dense(10)]), (28, 28)
+    inputs = fw.Input((12, 32))
+    hidden = layers.MultiHeadAttention(4, 16)(inputs, inputs)
+    yield "attention", fw.Model(inputs, layers.Dense(10)(layers.GlobalAveragePooling1D()(hidden))), (12, 32)
+    yield "traced ops", fw.Sequential([fw.Input((300,)), Traced(), layers.Dense(10)]), (300,)
+
+
+@pytest.mark.skipif(blas_threads.most_threads() < 2, reason="BLAS has one thread on this machine")
+@pytest.mark.parametrize("batch", [32, 128])
+def test_a_training_step_gives_the_same_bits_whatever_thread_count_the_policy_chose(batch):
+    """What makes measuring safe under a seed: the products whose rounding depends on the count are pinned
+    (kernels.blas_threads.bound_product), so the gradients of a step are the same with 1 and 2 threads."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    most = blas_threads.most_threads()
+    try:
+        for name, model, shape in _models():
+            model.compile("sgd", fw_loss())
+            x = rng.random((batch,) + shape, dtype=np.float32)
+            y = rng.integers(0, 10, batch)
+            model.train_on_batch(x, y)
+            plan, arena = model.plan("train", batch), model.plan_cache.current_arena()
+            grads = []
+            for threads in (1, most, 1):
+                blas_threads.set_threads(threads)
+                plan.run_forward()
+                plan.run_losses()
+                for step in plan.backward:
+                    step()
+                grads.append(arena.grads.copy())
+            assert np.array_equal(grads[0], grads[2]), name
+            assert np.array_equal(grads[0], grads[1]), f"{name}: 1 and {most} BLAS threads give other gradients"
+    finally:
+        blas_threads.set_threads(most)
+
+
+def fw_loss():
+    import framework as fw
+    return fw.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def test_small_products_run_with_one_thread_and_count_dependent_ones_with_all(monkeypatch):
+    import numpy as np
+    seen = []
+    monkeypatch.setattr(blas_threads, "most_threads", lambda: 2)
+    monkeypatch.setattr(blas_threads, "set_threads", lambda n: seen.append(n))
+    monkeypatch.setattr(blas_threads, "_state", dict(blas_threads._state, current=2))
+    a, b = np.ones((9, 6760), np.float32), np.ones((6760, 32), np.float32)
+    out = np.empty((9, 32), np.float32)
+    blas_threads.bound_product(lambda: seen.append("product"), a, b, out)()
+    assert seen == [1, "product", 2]  # one thread for it, the plan's count back after
+    seen.clear()
+    monkeypatch.setattr(blas_threads, "thread_invariant", lambda a, b, dtype: False)
+    big = np.empty((128, 512), np.float32)
+    blas_threads._state["current"] = 1  # the plan chose one thread
+    blas_threads.bound_product(lambda: seen.append("product"), np.ones((128, 784), np.float32),
+                               np.ones((784, 512), np.float32), big)()
+    assert seen == [2, "product", 1]
+    monkeypatch.setattr(blas_threads, "thread_invariant", lambda a, b, dtype: True)
+    step = lambda: None  # noqa: E731
+    assert blas_threads.bound_product(step, np.ones((128, 784), np.float32), np.ones((784, 512), np.float32),
+                                      big) is step  # free to follow the plan's choice
 
 
 def test_set_threads_changes_what_blas_uses():
@@ -87,7 +166,8 @@ def test_set_threads_changes_what_blas_uses():
         blas_threads.set_threads(1)
         assert blas_threads.current_threads() == 1
         from threadpoolctl import threadpool_info
-        assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] == "blas")
+        numpy_blas = [info for info in threadpool_info() if info["user_api"] == "blas" and "numpy" in info["filepath"]]
+        assert numpy_blas and all(info["num_threads"] == 1 for info in numpy_blas)  # the BLAS behind np.matmul
     finally:
         blas_threads.set_threads(most)
     assert blas_threads.current_threads() == most

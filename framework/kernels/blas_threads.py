@@ -6,7 +6,10 @@ product took 9 ms instead of 0.15 ms. ``framework.plan.thread_policy`` measures 
 thread and with all of them and keeps the faster; this module is the switch it turns, through
 ``threadpoolctl`` (the controller scikit-learn uses). Without threadpoolctl nothing is switched.
 """
+import collections
 import threading
+
+import numpy as np
 
 _lock = threading.Lock()
 _state = {"controllers": None, "current": None, "most": 1}
@@ -46,3 +49,97 @@ def set_threads(count):
     for controller in _controllers():
         controller.set_num_threads(count)
     _state["current"] = count
+
+
+# ----------------------------------------------------------------------------- one product's threads
+#: products whose result holds at most this many entries (per matrix) always run with one thread: two
+#: threads were never faster for them, and on a busy machine they wait for a descheduled partner
+#: (a 9 x 6760 by 6760 x 32 weight gradient: 0.13 ms with one thread, 0.6 to 6 ms with two under load)
+ONE_THREAD_MAX_OUTPUT = 4096
+#: products with bigger operands are not checked (a check makes operands of the same size): all threads
+CHECK_MAX_BYTES = 16 * 2 ** 20
+#: how many product layouts ``thread_invariant`` remembers
+MAX_CHECKED_LAYOUTS = 256
+_checked = collections.OrderedDict()
+_checking = threading.Lock()
+
+
+def bound_product(step, a, b, out):
+    """``step`` (computing ``out = a @ b`` through BLAS) with the thread count it must run with:
+
+    - a small result: one thread, always;
+    - a product that gives the same bits with one thread and with all of them: whatever count is current
+      (``framework.plan.thread_policy`` chooses it by measurement);
+    - any other (or one with operands over ``CHECK_MAX_BYTES``, not checked): all threads, always, so that a
+      plan's results never depend on the count chosen (OpenBLAS splits some products along their inner
+      dimension, which changes the rounding).
+    """
+    most = most_threads()
+    if most == 1:
+        return step
+    if out.shape[-2] * out.shape[-1] <= ONE_THREAD_MAX_OUTPUT:
+        return pinned(step, 1)
+    if a.nbytes + b.nbytes <= CHECK_MAX_BYTES and thread_invariant(a, b, out.dtype):
+        return step
+    return pinned(step, most)
+
+
+def pinned(step, count):
+    """``step`` run with ``count`` BLAS threads, the current count set back after it."""
+    def run():
+        current = _state["current"]
+        if current == count:
+            step()
+            return
+        set_threads(count)
+        try:
+            step()
+        finally:
+            set_threads(current)
+    return run
+
+
+def thread_invariant(a, b, dtype):
+    """True when a product of operands laid out as ``a`` and ``b`` (shapes, strides, dtypes) gives the same
+    bits with one thread as with all of them. BLAS's order of summation depends on the layout and the
+    thread count, never on the values, so one product of made-up values of that layout answers for all;
+    the answer is remembered (for ``MAX_CHECKED_LAYOUTS`` layouts)."""
+    key = (a.shape, a.strides, a.dtype.str, b.shape, b.strides, b.dtype.str, np.dtype(dtype).str)
+    with _lock:
+        known = _checked.get(key)
+        if known is not None:
+            _checked.move_to_end(key)
+            return known
+    generator = np.random.default_rng(0)
+    operands = [_made_up_like(x, generator) for x in (a, b)]
+    if any(x is None for x in operands):
+        return False
+    results = []
+    with _checking:  # one check at a time (plans bound from several threads)
+        current = current_threads()
+        try:
+            for count in (1, most_threads()):
+                set_threads(count)
+                results.append(np.matmul(*operands).astype(dtype, copy=False))
+        finally:
+            set_threads(current)
+    same = np.array_equal(results[0], results[1])
+    with _lock:
+        _checked[key] = same
+        while len(_checked) > MAX_CHECKED_LAYOUTS:
+            _checked.popitem(last=False)
+    return same
+
+
+def _made_up_like(array, generator):
+    """Values in [0, 1) laid out as ``array`` (same shape and strides), or None for a layout that is not
+    a plain strided view (negative or zero strides)."""
+    if any(s <= 0 for s, n in zip(array.strides, array.shape) if n > 1):
+        return None
+    itemsize = array.dtype.itemsize
+    span = sum((n - 1) * s for n, s in zip(array.shape, array.strides)) // itemsize + 1
+    if array.dtype in (np.float32, np.float64):
+        base = generator.random(span, dtype=array.dtype)
+    else:
+        base = generator.random(span).astype(array.dtype)
+    return np.lib.stride_tricks.as_strided(base, array.shape, array.strides)

@@ -12,9 +12,10 @@ import string
 import numpy as np
 
 from framework.graph.shapes import format_shape
+from framework.kernels import blas_threads
 from framework.ops.operation import CONSTANT, Operation, OpError, normalize_axes, result_dtype
 from framework.ops.shaping import _view
-from framework.plan.steps import copy_step
+from framework.plan.steps import copy_step, matmul_step
 
 
 def _error(op, message):
@@ -92,7 +93,7 @@ class Tensordot(Operation):
     def bind_forward(self, xs, y, ctx):
         s2, o2, steps = self._matrices(xs, ctx)
         y2 = _view(y, (s2.shape[0], o2.shape[1]))
-        return steps + [lambda: np.matmul(s2, o2, out=y2)]
+        return steps + [matmul_step(s2, o2, y2)]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         sym, s_perm, o_perm, _ = self.layout
@@ -127,10 +128,10 @@ def _product_into(a, b, out, perm, ctx, key):
     """Steps writing ``a @ b`` (2-D) into ``out`` whose axes, in ``perm`` order, flatten to the product."""
     if _identity(perm):
         out2 = _view(out, (a.shape[0], b.shape[1]))
-        return [lambda: np.matmul(a, b, out=out2)]
+        return [matmul_step(a, b, out2)]
     buffer = ctx.scratch(key, tuple(out.shape[i] for i in perm), dtype=out.dtype)
     out2 = _view(buffer, (a.shape[0], b.shape[1]))
-    return [lambda: np.matmul(a, b, out=out2), copy_step(buffer, np.transpose(out, perm))]
+    return [matmul_step(a, b, out2), copy_step(buffer, np.transpose(out, perm))]
 
 
 # ----- einsum -------------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ class Einsum(Operation):
     def bind_forward(self, xs, y, ctx):
         equation = ",".join(self.terms) + "->" + self.output
         path = np.einsum_path(equation, *xs, optimize="greedy")[0]
-        return [lambda: np.einsum(equation, *xs, out=y, optimize=path)]
+        return [_fixed_threads(lambda: np.einsum(equation, *xs, out=y, optimize=path))]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         steps = []
@@ -224,7 +225,8 @@ class Einsum(Operation):
             out = dx if kept == self.terms[k] else ctx.scratch(f"d{k}", [dx.shape[i] for i, c in
                                                                          enumerate(self.terms[k]) if c in kept])
             path = np.einsum_path(equation, *operands, optimize="greedy")[0]
-            steps.append(lambda e=equation, o=operands, out=out, p=path: np.einsum(e, *o, out=out, optimize=p))
+            steps.append(_fixed_threads(lambda e=equation, o=operands, out=out, p=path:
+                                        np.einsum(e, *o, out=out, optimize=p)))
             if out is not dx:
                 steps.append(copy_step(out.reshape([d if c in kept else 1 for d, c in zip(dx.shape, self.terms[k])]),
                                        dx))
@@ -388,3 +390,9 @@ class Norm(Operation):
             np.sign(x, out=dx)
             np.multiply(dx, picked, out=dx)
         return [step]
+
+
+def _fixed_threads(step):
+    """An einsum step with all BLAS threads, always: its products are not checked for rounding that
+    depends on the thread count (kernels.blas_threads.bound_product), so the plan's choice must not reach it."""
+    return blas_threads.pinned(step, blas_threads.most_threads())

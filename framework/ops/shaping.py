@@ -7,7 +7,7 @@ import numpy as np
 
 from framework.graph.shapes import format_shape
 from framework.ops.operation import Operation, OpError, normalize_axes, result_dtype
-from framework.plan.steps import copy_step
+from framework.plan.steps import copy_step, matmul_step
 
 
 def _view(array, shape):
@@ -47,7 +47,7 @@ class Matmul(Operation):
         a, b = xs
         if b.ndim == 2 and a.ndim > 2:  # one GEMM over every row of every sample
             a, y = _view(a, (-1, a.shape[-1])), _view(y, (-1, y.shape[-1]))
-        return [lambda: np.matmul(a, b, out=y)]
+        return [matmul_step(a, b, y)]
 
     def bind_backward(self, xs, y, dy, dxs, ctx):
         a, b = xs
@@ -57,16 +57,16 @@ class Matmul(Operation):
             a2, dy2 = _view(a, (-1, a.shape[-1])), _view(dy, (-1, dy.shape[-1]))
             if da is not None:
                 da2 = _view(da, (-1, da.shape[-1]))
-                steps.append(lambda: np.matmul(dy2, b.T, out=da2))
+                steps.append(matmul_step(dy2, b.T, da2))
             if db is not None:
-                steps.append(lambda: np.matmul(a2.T, dy2, out=db))
+                steps.append(matmul_step(a2.T, dy2, db))
             return steps
         if da is not None:
             bt = np.swapaxes(b, -1, -2)
-            steps.append(lambda: np.matmul(dy, bt, out=da))
+            steps.append(matmul_step(dy, bt, da))
         if db is not None:
             at = np.swapaxes(a, -1, -2)
-            steps.append(lambda: np.matmul(at, dy, out=db))
+            steps.append(matmul_step(at, dy, db))
         return steps
 
 

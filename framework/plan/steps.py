@@ -5,6 +5,8 @@ view reshapes a buffer once, at compile time, so no step reshapes anything.
 """
 import numpy as np
 
+from framework.kernels import blas_threads
+
 
 def rows2d_last(array):
     """(rows, last axis) view of a C-contiguous array."""
@@ -34,13 +36,15 @@ def blas_strides(array):
 
 
 def matmul_step(a, b, out):
-    """out = a @ b through BLAS, bound once."""
+    """out = a @ b through BLAS, bound once, with the BLAS threads the product must run with
+    (kernels.blas_threads.bound_product: one for a small result; all of them for a product whose rounding
+    depends on the count; otherwise the plan's measured choice)."""
     matmul = np.matmul
     a, b, out = blas_strides(a), blas_strides(b), blas_strides(out)
 
     def step():
         matmul(a, b, out=out)
-    return step
+    return blas_threads.bound_product(step, a, b, out)
 
 
 def copy_step(src, dst):

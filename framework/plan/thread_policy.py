@@ -9,12 +9,14 @@ the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it sw
 loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds; the
 first probe comes after the third step), so a settled choice costs one step in many.
 
-One and two threads can round a product differently (OpenBLAS splits some shapes along the inner
-dimension), so a choice made by timing would make training results depend on the machine's load. The
-policy therefore measures only when reproducibility was not asked for: ``FRAMEWORK_BLAS_POLICY`` is
-``auto`` (the default: measure unless ``framework.utils.set_random_seed`` was called), ``measure``
-(always, trading bitwise reproducibility for speed on a busy machine) or ``fixed`` (never: BLAS's own
-setting).
+One and two threads round some products differently (OpenBLAS splits some shapes along the inner
+dimension), so a choice made by timing could make training results depend on the machine's load. Each
+product therefore runs with the count it must (``kernels.blas_threads.bound_product``, checked once per
+layout when a plan is bound): a product whose bits depend on the count always runs with all threads, a
+small one always with one, and only the others follow this policy. A plan's results are then the same
+whichever count the policy chose, and it measures even when ``framework.utils.set_random_seed`` asked for
+bitwise reproducibility. ``FRAMEWORK_BLAS_POLICY`` is ``auto`` (the default) or ``measure`` (the same:
+measure), or ``fixed`` (never switch: BLAS's own setting).
 """
 import collections
 import os
@@ -22,7 +24,6 @@ import statistics
 import time
 
 from framework.kernels import blas_threads
-from framework.utils.random import reproducibility_requested
 
 #: a probe switches when its step took less than this fraction of the recent median
 SWITCH_RATIO = 0.85
@@ -48,7 +49,7 @@ class ThreadPolicy:
         mode = os.environ.get(SWITCH, "auto")
         if mode not in MODES:
             raise ValueError(f"{SWITCH}={mode!r}: expected one of {', '.join(MODES)}")
-        self.enabled = most > 1 and (mode == "measure" or (mode == "auto" and not reproducibility_requested()))
+        self.enabled = most > 1 and mode != "fixed"
         self.threads = most
         self.choices = (1, most)
         self.recent = collections.deque(maxlen=WINDOW)

@@ -10,24 +10,14 @@ import numpy as np
 _GENERATOR = np.random.default_rng()
 
 
-_SEEDED = [False]
-
-
 def set_random_seed(seed):
-    """Seed every source of randomness the framework uses, and ask for results reproducible bit for bit:
-    the BLAS thread count then stays fixed (framework/plan/thread_policy.py; one and two threads can
-    round a product differently)."""
+    """Seed every source of randomness the framework uses (Python's, NumPy's and the framework's own
+    generator): training after it repeats bit for bit."""
     global _GENERATOR
-    _SEEDED[0] = True
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
     _GENERATOR = np.random.default_rng(seed)
-
-
-def reproducibility_requested():
-    """True once ``set_random_seed`` was called in this process."""
-    return _SEEDED[0]
 
 
 def global_generator():
