@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 _lock = threading.Lock()
-_state = {"controllers": None, "current": None, "most": 1}
+_state = {"controllers": None, "setters": None, "current": None, "most": 1}
 
 
 def _controllers():
@@ -25,9 +25,24 @@ def _controllers():
             except Exception:  # noqa: BLE001 - no controller: BLAS keeps its own setting
                 found = []
             _state["controllers"] = found
+            _state["setters"] = [_direct_setter(c) for c in found]
             _state["most"] = max([c.num_threads for c in found] or [1])
             _state["current"] = _state["most"]
         return _state["controllers"]
+
+
+def _direct_setter(controller):
+    """OpenBLAS's own ``openblas_set_num_threads`` (under the prefix and suffix of the build threadpoolctl
+    found), looked up once: threadpoolctl's setter looks the symbol up at every call, which allocates; the
+    controller's setter when the symbol is not there."""
+    prefix = getattr(controller, "_symbol_prefix", None)
+    suffix = getattr(controller, "_symbol_suffix", None)
+    if getattr(controller, "internal_api", None) == "openblas" and prefix is not None and suffix is not None:
+        try:
+            return getattr(controller.dynlib, f"{prefix}openblas_set_num_threads{suffix}")
+        except AttributeError:
+            pass
+    return controller.set_num_threads
 
 
 def most_threads():
@@ -46,8 +61,9 @@ def set_threads(count):
     count = max(1, min(int(count), most_threads()))
     if count == _state["current"]:
         return
-    for controller in _controllers():
-        controller.set_num_threads(count)
+    _controllers()
+    for setter in _state["setters"]:
+        setter(count)
     _state["current"] = count
 
 

@@ -39,6 +39,11 @@ class Layer:
     #: True for a model: a layer made of a graph of layer calls, which the compiler inlines
     has_graph = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in vars(cls):  # as Keras: a layer built by a direct build() call is not built again
+            cls.build = _marks_built(vars(cls)["build"])
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_size=None,
                  input_dim=None, **kwargs):
         if kwargs:
@@ -464,6 +469,24 @@ def unique_by_identity(items):
             seen.add(id(item))
             out.append(item)
     return out
+
+
+def _marks_built(build):
+    """A layer class's ``build`` that marks the layer built, however it is called: by the framework or by
+    the user (Keras's ``layer.build(shape)`` before a call, which must not make its weights again), and
+    records the shape it was built for, which later calls are checked against."""
+    if getattr(build, "marks_built", False):
+        return build
+
+    @functools.wraps(build)
+    def built_by(self, input_shape=None, *args, **kwargs):
+        result = build(self, input_shape, *args, **kwargs)
+        self.built = True
+        if self.input_spec_shape is None and isinstance(input_shape, (tuple, list)):
+            self.input_spec_shape = list(input_shape) if isinstance(input_shape, list) else tuple(input_shape)
+        return result
+    built_by.marks_built = True
+    return built_by
 
 
 @functools.lru_cache(maxsize=1024)
