@@ -12,7 +12,8 @@ and one generator update per step, Adam, binary cross-entropy from logits, float
 Ours also times, on the MLP 784-512-256-10 at batch 128, a custom ``train_step`` doing what the
 built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step.
 All run in fresh child processes, alternating, medians (benchmarks/harness.py). Run:
-    python benchmarks/gan.py [--rounds 3] [--steps 8]
+    python benchmarks/gan.py [--rounds 3] [--steps 8] [--only mlp]
+``--only mlp`` times the two MLP rows alone (ours only, without the GAN or the other frameworks).
 """
 import os
 import sys
@@ -23,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import main  # noqa: E402
 
 BATCH, LATENT = 64, 128
+#: environment variable naming the rows to time ('mlp': the MLP rows alone), inherited by the child processes
+ONLY = "FRAMEWORK_BENCH_GAN_ONLY"
 
 
 def _networks(keras, layers):
@@ -50,6 +53,8 @@ def _networks(keras, layers):
 
 
 def framework_gan(real, _):
+    if os.environ.get(ONLY) == "mlp":
+        return _mlp_steps()
     import framework as fw
     from framework import layers, ops
     fw.utils.set_random_seed(0)
@@ -228,5 +233,18 @@ def measure_ours(real, _):
     print(f"batch {BATCH} real + {BATCH} fake images; the MLP rows at batch 128")
 
 
+def _take_only_flag(argv):
+    """Remove ``--only WHAT`` from ``argv`` (the harness does not know it) and set ``ONLY`` for the children."""
+    if "--only" not in argv:
+        return
+    at = argv.index("--only")
+    if at + 1 >= len(argv) or argv[at + 1] != "mlp":
+        sys.exit("gan.py: --only takes 'mlp' (the MLP rows alone)")
+    os.environ[ONLY] = argv[at + 1]
+    del argv[at:at + 2]
+
+
 if __name__ == "__main__":
-    main(__file__, __doc__, CONTENDERS, data, measure_ours, child_counts=(8, 10))
+    _take_only_flag(sys.argv)
+    contenders = {"framework": framework_gan} if os.environ.get(ONLY) == "mlp" else CONTENDERS
+    main(__file__, __doc__, contenders, data, measure_ours, child_counts=(8, 10))

@@ -184,6 +184,8 @@ class Optimizer:
             segments: the ``(start, stop)`` offsets of each weight in ``params``, back to back
                 from 0 to ``params.size`` (needed by ``clipnorm``, which clips each weight's
                 gradient separately); default: one segment.
+
+        ``step(gradients)`` reads ``gradients``, another array like ``grads``, instead (``apply``).
         """
         cls = type(self).__name__
         _check_arrays(params, grads, cls)
@@ -194,8 +196,8 @@ class Optimizer:
             self._work = np.empty_like(grads)
         cast = params.dtype.type
 
-        def step():
-            self._apply(params, grads, starts, stops, cast)
+        def step(gradients=grads):
+            self._apply(params, gradients, starts, stops, cast)
         return step
 
     # ----- custom training steps -----------------------------------------------------------------

@@ -55,9 +55,11 @@ def evaluate(loss, y_true, y_pred, sample_weight=None):
     key = (y_true.shape, y_true.dtype.str, y_pred.shape, y_pred.dtype.str,
            None if sample_weight is None else sample_weight.shape)
     with _guard:
-        units = _units.setdefault(loss, OrderedDict())
+        units = _units.get(loss)
+        if units is None:
+            units = _units[loss] = OrderedDict()
         unit = units.get(key)
-        if unit is not None:
+        if unit is not None and len(units) > 1:
             units.move_to_end(key)
     if unit is None:
         unit = _BoundLoss(loss, y_true, y_pred, sample_weight)

@@ -14,8 +14,12 @@ What the tape returns for a recorded computation is a ``TapeArray`` (an ``np.nda
 the record that made it). ``tape.gradient(target, sources)`` walks the records backwards from the
 target, running each record's backward, and returns the gradient of each source: a variable (the
 weights the plans train, or any variable an op used), or an array the tape watched
-(``tape.watch(x)``) or recorded. Gradients are new arrays the caller owns. Nested tapes whose
-outer tape would differentiate an inner tape's gradient (second derivatives) are refused for now.
+(``tape.watch(x)``) or recorded. Gradients are new arrays the caller owns: a later step never writes
+them. The gradients of a model's weights are views of one new flat buffer per ``gradient`` call, laid out
+like the model's parameter arena (one copy of the plan's gradients), which ``optimizer.apply`` recognizes
+and updates from in place (``framework.optimizers.applying``). A gradient taken while an outer tape
+records is differentiable again for one model call's output with respect to its input (a gradient
+penalty); other nested cases are refused.
 """
 import contextlib
 import threading
@@ -27,6 +31,7 @@ from framework.graph.subgraph import placeholder
 from framework.graph.tensor import apply_operator
 from framework.losses import loss as loss_module
 from framework.ops import operation
+from framework.plan import handed_gradients
 from framework.plan.compiler import compile_plan
 from framework.plan.context import StepContext
 from framework.training import bound_losses, data as data_adapter
@@ -122,6 +127,8 @@ def _leaves(values):
     for v in values:
         if isinstance(v, (list, tuple)):
             yield from _leaves(v)
+        elif isinstance(v, dict):  # in the order _restructure rebuilds it
+            yield from _leaves(v.values())
         else:
             yield v
 
@@ -134,6 +141,9 @@ class _Record:
     Args:
         inputs, outputs, backward, tapes: as above.
     """
+
+    #: True when ``backward`` returns its gradients in new arrays no one else holds (the tape keeps them uncopied)
+    owns_gradients = False
 
     def __init__(self, inputs, outputs, backward, tapes):
         self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, set(tapes)
@@ -242,9 +252,9 @@ class GradientTape:
         for value, seed in zip(targets, seeds):
             if not self._tracks(value):
                 continue
-            ones = np.ones(np.shape(value), dtype=_float(value))
+            ones = np.ones(value.shape, dtype=_float(value))  # a tracked value is an array
             _accumulate(grads, self._aliases.get(id(value), value),
-                        ones if seed is None else ones * np.asarray(seed, dtype=ones.dtype))
+                        ones if seed is None else ones * np.asarray(seed, dtype=ones.dtype), owned=True)
         for record in reversed(self._records):
             d_outputs = [grads[id(o)][1] if id(o) in grads else None for o in record.outputs]
             if all(d is None for d in d_outputs):
@@ -252,12 +262,16 @@ class GradientTape:
             d_inputs, d_vars = record.backward(d_outputs)
             for source, d in zip(record.inputs, d_inputs):
                 if source is not None and d is not None:
-                    _accumulate(grads, self._aliases.get(id(source), source), d)
+                    _accumulate(grads, self._aliases.get(id(source), source), d, owned=record.owns_gradients)
             for var, d in d_vars:
-                _accumulate(var_grads, var, d)
-        result = [self._result(s, grads, var_grads, unconnected_gradients) for s in _leaves([sources])]
+                _accumulate(var_grads, var, d, owned=record.owns_gradients)
+        flat = type(sources) in (list, tuple) and not any(type(s) in (list, tuple, dict) for s in sources)
+        result = [self._result(s, grads, var_grads, unconnected_gradients) for s in
+                  (sources if flat else _leaves([sources]))]
         if not self.persistent:
             self.reset()
+        if flat:  # a list of variables, as a training step gives: its gradients in a list (or tuple)
+            return result if type(sources) is list else tuple(result)
         return _restructure(sources, iter(result))
 
     def _recorded_gradient(self, target, sources, output_gradients):
@@ -307,10 +321,12 @@ class GradientTape:
             pass
 
 
-def _accumulate(table, key_object, gradient):
+def _accumulate(table, key_object, gradient, owned=False):
+    """Add ``gradient`` to ``key_object``'s entry; the first is copied unless ``owned`` (a new array no one
+    else holds, which the entry may keep and add to in place)."""
     entry = table.get(id(key_object))
     if entry is None:
-        table[id(key_object)] = (key_object, np.array(gradient, copy=True))
+        table[id(key_object)] = (key_object, gradient if owned else np.array(gradient, copy=True))
     else:
         entry[1][...] += gradient
 
@@ -406,7 +422,7 @@ def record_model_call(model, inputs, training):
     plan.run_forward()
     outputs = [o.copy().view(TapeArray) for o in plan.outputs]
     terms = [np.asarray(term(), dtype=plan.dtype).view(TapeArray) for term in plan.loss_terms]
-    trained = plan.tape_trained
+    trained_variables, trained_layout, arena_grads = plan.tape_trained, plan.tape_layout, plan.tape_grads
 
     def backward(d_outputs):
         for buffer, d in zip(plan.output_grads + plan.term_grads, d_outputs):
@@ -420,9 +436,11 @@ def record_model_call(model, inputs, training):
             step()
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
-        return d_inputs, trained
+        grads = arena_grads.copy()  # one new buffer per gradient, laid out like the arena's run: the caller's
+        return d_inputs, list(zip(trained_variables, handed_gradients.views_of(grads, trained_layout)))
 
     record = _Record(tracked, outputs + terms, backward, tapes)
+    record.owns_gradients = True
     record.model, record.training, record.originals = model, bool(training), originals
     model.__dict__["_tape_losses"] = terms  # model.losses inside the tape: the recorded terms
     return model._structure_outputs(outputs)
@@ -447,12 +465,18 @@ def record_penalties(variables):
 
 
 def _tape_plan(model, n, training, shapes, needs_inputs):
-    """The model's training plan seeded by a tape; ``tape_trained`` lists (variable, gradient view) of
-    the weights it trains, read by the record's backward (found once, when the plan is built)."""
+    """The model's training plan seeded by a tape. Its backward writes the weights' gradients into the
+    arena's flat gradient run, ``tape_grads``; ``tape_trained`` lists the weights it trains and
+    ``tape_layout`` their (start, stop, shape) in that run (found once, when the plan is built), so the
+    record's backward copies the run once and hands out views of the copy, which ``optimizer.apply``
+    reads in place (``framework.plan.handed_gradients``)."""
     arena = model.parameter_arena()
     plan = compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
                         input_gradients=needs_inputs, input_shapes=shapes, external_seeds=True)
-    plan.tape_trained = [(v, arena.grad_views[id(v)]) for v in model.weights if id(v) in arena.grad_views]
+    segments = dict(zip(arena.trainable_ids, arena.segments))
+    plan.tape_grads = arena.grads
+    plan.tape_trained = [v for v in model.weights if id(v) in arena.grad_views]
+    plan.tape_layout = [(*segments[id(v)], v.shape) for v in plan.tape_trained]
     return plan
 
 
@@ -467,10 +491,10 @@ def _loss_on_taped(loss, y_true, y_pred, sample_weight):
 
     def backward(d_outputs):
         scale = np.asarray(d_outputs[0], dtype=d_pred.dtype)
-        return [np.multiply(d_pred, scale).reshape(np.shape(v)) if v is y_pred else np.zeros(np.shape(v), _float(v))
+        return [np.multiply(d_pred, scale).reshape(v.shape) if v is y_pred else np.zeros(v.shape, _float(v))
                 for v in tracked], []
 
-    _Record(tracked, [result], backward, tapes)
+    _Record(tracked, [result], backward, tapes).owns_gradients = True  # new arrays at every call
     return result
 
 
