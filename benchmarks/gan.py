@@ -82,9 +82,11 @@ def framework_gan(real, _):
 
 
 def _mlp_steps():
-    """The MLP's built-in step and a custom train_step doing the same, at batch 128."""
+    """The MLP's built-in step (as fit runs it: the batch gathered into the plan, then the plan's step) and a
+    custom train_step doing the same, at batch 128."""
     import framework as fw
     from framework import layers
+    from framework.training.batches import fill_batch, source_views
 
     class Custom(fw.Model):
         def train_step(self, data):
@@ -107,7 +109,12 @@ def _mlp_steps():
     builtin, custom = made
     builtin.train_on_batch(x, y)
     plan = builtin.plan("train", 128)
-    return {"mlp built-in train step": plan.train_step, "mlp custom train_step": lambda: custom.train_step((x, y))}
+    views = source_views(*builtin._prepare(x, y))
+
+    def builtin_step():  # what fit does per batch: the batch gathered into the plan, then its train step
+        fill_batch(plan, *views, None, 0)
+        return plan.train_step()
+    return {"mlp built-in train step": builtin_step, "mlp custom train_step": lambda: custom.train_step((x, y))}
 
 
 def pytorch(real, _):

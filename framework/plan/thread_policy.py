@@ -70,6 +70,7 @@ class ThreadPolicy:
         took = self.clock() - now
         if probing:
             self._judge(threads, took)
+            blas_threads.set_threads(self.threads)  # what runs next (a tape's plans, predict) gets the choice
         else:
             self.recent.append(took)
         return result
