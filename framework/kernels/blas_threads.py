@@ -47,12 +47,14 @@ def _direct_setter(controller):
 
 def most_threads():
     """The threads BLAS had when the process started (its ceiling: ``OPENBLAS_NUM_THREADS`` or the cores)."""
-    _controllers()
+    if _state["setters"] is None:
+        _controllers()
     return _state["most"]
 
 
 def current_threads():
-    _controllers()
+    if _state["setters"] is None:
+        _controllers()
     return _state["current"]
 
 
@@ -61,8 +63,7 @@ def set_threads(count):
     count = max(1, min(int(count), most_threads()))
     if count == _state["current"]:
         return
-    _controllers()
-    for setter in _state["setters"]:
+    for setter in _state["setters"]:  # found by most_threads() above
         setter(count)
     _state["current"] = count
 
@@ -72,6 +73,9 @@ def set_threads(count):
 #: threads were never faster for them, and on a busy machine they wait for a descheduled partner
 #: (a 9 x 6760 by 6760 x 32 weight gradient: 0.13 ms with one thread, 0.6 to 6 ms with two under load)
 ONE_THREAD_MAX_OUTPUT = 4096
+#: products of at most this many multiply-adds OpenBLAS runs on one thread by itself (its SMP_THRESHOLD_MIN
+#: times GEMM_MULTITHREAD_THRESHOLD): nothing to pin, and no check
+BLAS_ONE_THREAD_WORK = 65536 * 4
 #: products with bigger operands are not checked (a check makes operands of the same size): all threads
 CHECK_MAX_BYTES = 16 * 2 ** 20
 #: how many product layouts ``thread_invariant`` remembers
@@ -83,6 +87,7 @@ _checking = threading.Lock()
 def bound_product(step, a, b, out):
     """``step`` (computing ``out = a @ b`` through BLAS) with the thread count it must run with:
 
+    - a product too small for BLAS to split: as it is;
     - a small result: one thread, always;
     - a product that gives the same bits with one thread and with all of them: whatever count is current
       (``framework.plan.thread_policy`` chooses it by measurement);
@@ -91,8 +96,8 @@ def bound_product(step, a, b, out):
       dimension, which changes the rounding).
     """
     most = most_threads()
-    if most == 1:
-        return step
+    if most == 1 or out.shape[-2] * out.shape[-1] * a.shape[-1] <= BLAS_ONE_THREAD_WORK:
+        return step  # BLAS runs it on one thread whatever the count
     if out.shape[-2] * out.shape[-1] <= ONE_THREAD_MAX_OUTPUT:
         return pinned(step, 1)
     if a.nbytes + b.nbytes <= CHECK_MAX_BYTES and thread_invariant(a, b, out.dtype):

@@ -7,7 +7,8 @@ depends on the sizes and on what else runs, and the load changes while a model t
 measures: it runs its steps with the current setting, and now and then one step with the other; when
 the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it switches. A probe that
 loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds; the
-first probe comes after the third step), so a settled choice costs one step in many.
+first probe comes once ``WINDOW`` steps after the ``WARMUP_STEPS`` first give a median), so a settled
+choice costs one step in many.
 
 One and two threads round some products differently (OpenBLAS splits some shapes along the inner
 dimension), so a choice made by timing could make training results depend on the machine's load. Each
@@ -29,8 +30,12 @@ from framework.kernels import blas_threads
 SWITCH_RATIO = 0.85
 #: seconds before the first probe, and the longest wait between probes
 FIRST_INTERVAL, LONGEST_INTERVAL = 0.5, 16.0
-#: steps of the current setting kept for its median
+#: steps of the current setting kept for its median; the first probe waits until the window is full
 WINDOW = 7
+#: a plan's first steps, not measured: they touch cold caches and fresh pages, and a median of them made
+#: a quiet machine's first probe with one thread look faster than two (the MLP's benchmark ran at 3.9 ms
+#: instead of 2.2 from there on)
+WARMUP_STEPS = 3
 #: environment variable: 'auto' (default), 'measure' or 'fixed'
 SWITCH = "FRAMEWORK_BLAS_POLICY"
 MODES = ("auto", "measure", "fixed")
@@ -55,6 +60,7 @@ class ThreadPolicy:
         self.recent = collections.deque(maxlen=WINDOW)
         self.interval = FIRST_INTERVAL
         self.next_probe = None
+        self.warmup = WARMUP_STEPS
 
     def run(self, step):
         """``step()`` with this plan's thread count (sometimes the other one, to measure); its result."""
@@ -62,8 +68,8 @@ class ThreadPolicy:
             return step()
         now = self.clock()
         if self.next_probe is None:
-            self.next_probe = now  # the first probe as soon as three steps give a median
-        probing = now >= self.next_probe and len(self.recent) >= 3
+            self.next_probe = now  # the first probe as soon as a full window gives a median
+        probing = now >= self.next_probe and len(self.recent) >= WINDOW
         threads = self.other() if probing else self.threads
         blas_threads.set_threads(threads)
         result = step()
@@ -71,6 +77,8 @@ class ThreadPolicy:
         if probing:
             self._judge(threads, took)
             blas_threads.set_threads(self.threads)  # what runs next (a tape's plans, predict) gets the choice
+        elif self.warmup:
+            self.warmup -= 1
         else:
             self.recent.append(took)
         return result
