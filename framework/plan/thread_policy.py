@@ -19,10 +19,10 @@ whichever count the policy chose, and it measures even when ``framework.utils.se
 bitwise reproducibility. ``FRAMEWORK_BLAS_POLICY`` is ``auto`` (the default) or ``measure`` (the same:
 measure), or ``fixed`` (never switch: BLAS's own setting).
 """
-import collections
 import os
-import statistics
 import time
+
+import numpy as np
 
 from framework.kernels import blas_threads
 
@@ -57,7 +57,8 @@ class ThreadPolicy:
         self.enabled = most > 1 and mode != "fixed"
         self.threads = most
         self.choices = (1, most)
-        self.recent = collections.deque(maxlen=WINDOW)
+        self.recent = np.zeros(WINDOW)  # the last WINDOW step times, a ring (no object per step)
+        self.measured = 0
         self.interval = FIRST_INTERVAL
         self.next_probe = None
         self.warmup = WARMUP_STEPS
@@ -69,7 +70,7 @@ class ThreadPolicy:
         now = self.clock()
         if self.next_probe is None:
             self.next_probe = now  # the first probe as soon as a full window gives a median
-        probing = now >= self.next_probe and len(self.recent) >= WINDOW
+        probing = now >= self.next_probe and self.measured >= WINDOW
         threads = self.other() if probing else self.threads
         blas_threads.set_threads(threads)
         result = step()
@@ -80,16 +81,17 @@ class ThreadPolicy:
         elif self.warmup:
             self.warmup -= 1
         else:
-            self.recent.append(took)
+            self.recent[self.measured % WINDOW] = took
+            self.measured += 1
         return result
 
     def other(self):
         return self.choices[0] if self.threads == self.choices[1] else self.choices[1]
 
     def _judge(self, threads, took):
-        if took < SWITCH_RATIO * statistics.median(self.recent):
+        if took < SWITCH_RATIO * sorted(self.recent.tolist())[WINDOW // 2]:  # the median, nothing kept
             self.threads, self.interval = threads, FIRST_INTERVAL
-            self.recent.clear()
+            self.measured = 0
         else:
             self.interval = min(self.interval * 2, LONGEST_INTERVAL)
         self.next_probe = self.clock() + self.interval
