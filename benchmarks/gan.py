@@ -10,7 +10,8 @@ and one generator update per step, Adam, binary cross-entropy from logits, float
   ``jax.value_and_grad``, ``stateless_apply``, one ``jax.jit``), when installed.
 
 Ours also times, on the MLP 784-512-256-10 at batch 128, a custom ``train_step`` doing what the
-built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step.
+built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step:
+called alone, and in ``fit`` over 10 batches (as users run it: shuffled batches gathered from the data).
 All run in fresh child processes, alternating, medians (benchmarks/harness.py). Run:
     python benchmarks/gan.py [--rounds 3] [--steps 8] [--only mlp]
 ``--only mlp`` times the two MLP rows alone (ours only, without the GAN or the other frameworks).
@@ -114,7 +115,14 @@ def _mlp_steps():
     def builtin_step():  # what fit does per batch: the batch gathered into the plan, then its train step
         fill_batch(plan, *views, None, 0)
         return plan.train_step()
-    return {"mlp built-in train step": builtin_step, "mlp custom train_step": lambda: custom.train_step((x, y))}
+
+    # as users run the steps: fit over 10 batches of 128 shuffled from 1,280 samples, with either step
+    many_x, many_y = rng.random((1280, 784), dtype=np.float32), rng.integers(0, 10, 1280).astype(np.float32)
+    for model in made:
+        model.fit(many_x, many_y, batch_size=128, epochs=1, verbose=0)
+    return {"mlp built-in train step": builtin_step, "mlp custom train_step": lambda: custom.train_step((x, y)),
+            **{f"mlp fit, 10 {kind} steps": (lambda m=model: m.fit(many_x, many_y, batch_size=128, epochs=1, verbose=0))
+               for kind, model in (("built-in", builtin), ("custom", custom))}}
 
 
 def pytorch(real, _):

@@ -229,3 +229,23 @@ def test_tape_gradients_in_another_order_than_the_run_are_copied_and_still_right
     assert reordered.optimizer.__dict__["_applied_run"].grads.any()  # not the run's layout: copied
     for a, b in zip(fitted.get_weights(), reordered.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_dropped_gradient_buffer_is_reused_and_a_kept_view_keeps_its_buffer():
+    model = _mlp()
+    model.compile("sgd", "mse")
+    first = _tape_gradients(model, *_batch(1))
+    address = first[0].base.__array_interface__["data"][0]
+    del first  # the step dropped its gradients: the next one writes the same memory
+    second = _tape_gradients(model, *_batch(2))
+    assert second[0].base.__array_interface__["data"][0] == address
+    fresh = _mlp()
+    fresh.compile("sgd", "mse")
+    for got, want in zip(second, _tape_gradients(fresh, *_batch(2))):
+        np.testing.assert_array_equal(got, want)
+    kept = second[1]  # one view kept: its buffer is the caller's
+    value = kept.copy()
+    del second
+    third = _tape_gradients(model, *_batch(3))
+    assert not np.shares_memory(third[1], kept)
+    np.testing.assert_array_equal(kept, value)

@@ -171,3 +171,29 @@ def test_set_threads_changes_what_blas_uses():
     finally:
         blas_threads.set_threads(most)
     assert blas_threads.current_threads() == most
+
+
+def test_a_gradient_tape_runs_the_forward_and_the_backward_each_under_its_own_measured_policy(monkeypatch):
+    import numpy as np
+
+    import framework as fw
+    from framework import layers
+    calls = []
+    real_run = thread_policy.ThreadPolicy.run
+
+    def counted(self, step):
+        calls.append((id(self), step.__name__))
+        return real_run(self, step)
+
+    monkeypatch.setattr(thread_policy.ThreadPolicy, "run", counted)
+    inputs = fw.Input((4,))
+    model = fw.Model(inputs, layers.Dense(2)(inputs))
+    model.compile("sgd", "mse")
+    x, y = np.ones((3, 4), "float32"), np.zeros((3, 2), "float32")
+    for _ in range(2):
+        with fw.GradientTape() as tape:
+            loss = model.compute_loss(y=y, y_pred=model(x, training=True))
+        tape.gradient(loss, model.trainable_variables)
+    assert [name for _, name in calls] == ["run_forward", "_run_backward"] * 2
+    forward_policy, backward_policy = calls[0][0], calls[1][0]
+    assert forward_policy != backward_policy and calls[2][0] == forward_policy and calls[3][0] == backward_policy

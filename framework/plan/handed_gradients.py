@@ -1,13 +1,17 @@
-"""Gradients handed to the caller as views of one new flat buffer, each remembered with its offset.
+"""Gradients handed to the caller as views of one flat buffer, each remembered with its offset.
 
-``GradientTape.gradient`` copies a model's gradient run once and hands out one view per weight;
+``GradientTape.gradient`` copies a model's gradient run once (into the buffer it handed out last time
+when the caller has let go of every view of it, ``copy_for_caller``) and hands out one view per weight;
 ``optimizer.apply`` then asks where each gradient lies (``offset_of``) to update from the buffer in
 place. Asking NumPy for an array's address costs a microsecond or two per array; this lookup costs a
 dictionary access. An entry lives as long as its view (a weak reference drops it when the view goes),
 and is only believed for the very object it was made for.
 """
 import functools
+import sys
 import weakref
+
+import numpy as np
 
 _offsets = {}  # id(view) -> (weak reference to the view, offset of its first element in its flat buffer)
 
@@ -38,3 +42,17 @@ def offset_of(array):
     if entry is None or entry[0]() is not array:
         return None
     return entry[1]
+
+
+def copy_for_caller(source, keeper):
+    """A copy of the 1-D array ``source`` for the caller to keep: the buffer last handed out through
+    ``keeper`` (an object with a ``handed`` attribute) when nothing else refers to it any more, else a new one.
+    A training step hands out its gradients, applies them and drops them, so the next step's copy lands in
+    memory the caches still hold, with no allocation; a caller that keeps them keeps them intact."""
+    previous = getattr(keeper, "handed", None)
+    # the references: keeper.handed, ``previous`` and getrefcount's argument; any other is a caller's view
+    if previous is not None and previous.shape == source.shape and sys.getrefcount(previous) == 3:
+        np.copyto(previous, source)
+        return previous
+    keeper.handed = source.copy()
+    return keeper.handed

@@ -52,6 +52,7 @@ class Plan:
         self.snapshot = []         # (variable, version) pairs the steps were bound to
         self.moves_seen = -1       # MOVES when the snapshot was last found current
         self.thread_policy = ThreadPolicy()
+        self.backward_policy = None   # a gradient tape's backward, run apart from the forward, measures its own
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
@@ -76,6 +77,21 @@ class Plan:
 
     def run_forward(self):
         for step in self.forward:
+            step()
+
+    def measured_forward(self):
+        """The forward alone, as a gradient tape's model call runs it, with the measured thread count."""
+        self.thread_policy.run(self.run_forward)
+
+    def measured_backward(self):
+        """The backward alone, as a gradient tape runs it after the forward (other work between them), with a
+        thread count measured for the backward apart."""
+        if self.backward_policy is None:
+            self.backward_policy = ThreadPolicy()
+        self.backward_policy.run(self._run_backward)
+
+    def _run_backward(self):
+        for step in self.backward:
             step()
 
     def run_losses(self):

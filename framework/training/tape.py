@@ -419,7 +419,7 @@ def record_model_call(model, inputs, training):
     for tape in tapes:
         tape._held.append((cache, plan))
     fill_batch(plan, *source_views(xs, None, None), None, 0, count=n)
-    plan.run_forward()
+    plan.measured_forward()
     outputs = [o.copy().view(TapeArray) for o in plan.outputs]
     terms = [np.asarray(term(), dtype=plan.dtype).view(TapeArray) for term in plan.loss_terms]
     trained_variables, trained_layout, arena_grads = plan.tape_trained, plan.tape_layout, plan.tape_grads
@@ -432,11 +432,10 @@ def record_model_call(model, inputs, training):
                 buffer.fill(float(d))
             else:
                 np.copyto(buffer, d, casting="unsafe")
-        for step in plan.backward:
-            step()
+        plan.measured_backward()
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
-        grads = arena_grads.copy()  # one new buffer per gradient, laid out like the arena's run: the caller's
+        grads = handed_gradients.copy_for_caller(arena_grads, plan)  # the caller's, laid out like the arena's run
         return d_inputs, list(zip(trained_variables, handed_gradients.views_of(grads, trained_layout)))
 
     record = _Record(tracked, outputs + terms, backward, tapes)
