@@ -140,7 +140,8 @@ class Loss:
         return self.call(y_true, y_pred), None
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if SYMBOLIC_CALL and any(hasattr(v, "node") for v in (y_true, y_pred, sample_weight)):
+        if SYMBOLIC_CALL and any(not isinstance(v, np.ndarray) and hasattr(v, "node")
+                                 for v in (y_true, y_pred, sample_weight)):
             return SYMBOLIC_CALL[0](self, y_true, y_pred, sample_weight)
         taped = bool(TAPE_CALL) and TAPE_CALL[0]((y_true, y_pred, sample_weight))
         if taped and self.has_plan_step():

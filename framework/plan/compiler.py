@@ -34,7 +34,8 @@ class LossSpec:
 
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
-                 training=None, input_gradients=False, input_shapes=None, external_seeds=False):
+                 training=None, input_gradients=False, input_shapes=None, external_seeds=False,
+                 second_grad_views=None):
     """Build a Plan. ``model``: anything with ``flat_graph(input_shapes, training)`` returning its layer
     calls as ``framework.graph.flattening.flatten_model`` makes them (the compiler imports
     nothing of the graph or the layers: it calls what it is given). ``specs``: one LossSpec per output (train/eval); ``grad_views``:
@@ -45,7 +46,9 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     unknown sizes (see framework.graph.flattening). ``external_seeds`` (train mode, no specs): the
     backward starts from gradients the caller writes into ``plan.output_grads`` (one per output) and
     ``plan.term_grads`` (one per ``add_loss`` term, filled with d(target)/d(term)), as a gradient
-    tape drives it (framework.training.tape)."""
+    tape drives it (framework.training.tape). ``second_grad_views`` (train mode): like ``grad_views``, for a
+    second backward, ``plan.second_backward``, that writes the weights' gradients there instead; it shares
+    every other buffer with the first (the two never run at once)."""
     if mode not in MODES:
         raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
     compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
@@ -53,6 +56,7 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     compiler.input_gradients = bool(input_gradients)
     compiler.input_shapes = input_shapes
     compiler.external_seeds = bool(external_seeds) and mode == "train"
+    compiler.second_grad_views = second_grad_views
     plan = compiler.build()
     if mode == "train":  # a cold process: a forked child compiles the kernels from the other end
         background_compile.maybe_start(plan)
@@ -77,6 +81,9 @@ class _Compiler:
         self.grads = {}
         self.masks = MaskBuffers(self.batch, self.dtype, self.new)
         self.external_seeds = False
+        self.second_grad_views = None
+        self.taken = None    # while the first backward is emitted: the buffers it allocates, in order
+        self.replayed = None  # while the second is: those same buffers, handed out again in that order
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
@@ -89,6 +96,21 @@ class _Compiler:
 
     def new(self, shape, dtype=None, zero=False):
         return self.alloc.allocate(tuple(shape), dtype or self.dtype, zero=zero)
+
+    def new_gradient(self, shape, zero=False):
+        """A buffer for a tensor's or a weight's gradient in the backward (``new`` otherwise; the second
+        backward of ``_emit_backwards`` is handed the first one's, in order)."""
+        if self.replayed:
+            buffer = self.replayed.pop(0)
+            if buffer.shape == tuple(shape):
+                if zero:
+                    buffer.fill(0)
+                return buffer
+            self.replayed = None  # the second backward asked for other buffers: it gets its own from here
+        buffer = self.new(shape, zero=zero)
+        if self.taken is not None:
+            self.taken.append(buffer)
+        return buffer
 
     # ----- build -------------------------------------------------------------------------
     def build(self):
@@ -112,7 +134,7 @@ class _Compiler:
             plan.loss_weights = [spec.weight for spec in self.specs]
             plan.loss_values = [0.0] * len(self.specs)
         if self.mode == "train":
-            self._emit_backward()
+            self._emit_backwards()
             self._bind_regularizers()
             plan.optimizer_step = self.optimizer_step
             plan.constraint_steps = self._bind_constraints()
@@ -285,13 +307,31 @@ class _Compiler:
     def _gradient_target(self, key):
         """Where the next writer of key's gradient writes: the buffer, or a private one plus an add."""
         if key not in self.grads:
-            self.grads[key] = self.new(self.shape_of(key))
+            self.grads[key] = self.new_gradient(self.shape_of(key))
             return self.grads[key]
-        private = self.new(self.shape_of(key))
+        private = self.new_gradient(self.shape_of(key))
         self.pending_adds.append((flat(self.grads[key]), flat(private)))
         return private
 
     # ----- backward ------------------------------------------------------------------------
+    def _emit_backwards(self):
+        """The backward, and with ``second_grad_views`` a second one writing the weights' gradients there:
+        emitted again from the same start, it is handed the buffers the first allocated, in the same order."""
+        if self.second_grad_views is None:
+            self._emit_backward()
+            return
+        plan = self.plan
+        start = (list(plan.backward), list(plan.backward_owners), dict(self.grads))
+        self.taken = []
+        self._emit_backward()
+        first = (plan.backward, plan.backward_owners, self.grad_views)
+        plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
+        self.grad_views, self.replayed, self.taken = self.second_grad_views, self.taken, None
+        self._emit_backward()
+        plan.second_backward = plan.backward
+        self.replayed = None
+        plan.backward, plan.backward_owners, self.grad_views = first
+
     def _emit_backward(self):
         needs_grad = {k: self.input_gradients for k in self.input_keys}
         trains = []
@@ -314,7 +354,7 @@ class _Compiler:
             for var in entry.layer.weights:
                 view = self.grad_views.get(id(var)) if trains[index] else None
                 if view is not None and id(var) in weights_written:
-                    private = self.new(view.shape)
+                    private = self.new_gradient(view.shape)
                     self.pending_adds.append((flat(view), flat(private)))
                     view = private
                 elif view is not None:
@@ -326,11 +366,14 @@ class _Compiler:
         for var_id, view in self.grad_views.items():
             if var_id not in weights_written:
                 view.fill(0)
+                if self.grad_views is self.second_grad_views:  # handed to callers, who may write it
+                    self.plan.backward.append(_fill_step(view, 0))
+                    self.plan.backward_owners.append(None)
         if self.input_gradients:
             self.plan.input_grads = [self.grads[k] if k in self.grads else self._zeros(k) for k in self.input_keys]
 
     def _zeros(self, key):
-        self.grads[key] = self.new(self.shape_of(key), zero=True)
+        self.grads[key] = self.new_gradient(self.shape_of(key), zero=True)
         return self.grads[key]
 
     def _bind_constraints(self):

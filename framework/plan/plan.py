@@ -40,6 +40,7 @@ class Plan:
         self.loss_steps = []
         self.loss_terms = []       # add_loss terms: each returns its value, added to the total
         self.backward = []
+        self.second_backward = None  # a backward writing the weights' gradients elsewhere (compile_plan)
         self.forward_owners = []   # the layer that emitted each forward step (for profiling)
         self.backward_owners = []  # likewise for backward; None for the compiler's own steps
         self.penalties = []
@@ -53,6 +54,8 @@ class Plan:
         self.moves_seen = -1       # MOVES when the snapshot was last found current
         self.thread_policy = ThreadPolicy()
         self.backward_policy = None   # a gradient tape's backward, run apart from the forward, measures its own
+        self.handed, self.handed_alone = None, 0  # a tape's last gradient copy (handed_gradients.copy_for_caller)
+        self.lent, self.lent_alone = None, 0      # the run a tape lent last (handed_gradients.lend)
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
@@ -83,16 +86,16 @@ class Plan:
         """The forward alone, as a gradient tape's model call runs it, with the measured thread count."""
         self.thread_policy.run(self.run_forward)
 
-    def measured_backward(self):
-        """The backward alone, as a gradient tape runs it after the forward (other work between them), with a
-        thread count measured for the backward apart."""
+    def measured_backward(self, steps):
+        """The backward ``steps`` alone (``backward`` or ``second_backward``), as a gradient tape runs them
+        after the forward (other work between them), with a thread count measured for the backward apart."""
         if self.backward_policy is None:
             self.backward_policy = ThreadPolicy()
-        self.backward_policy.run(self._run_backward)
 
-    def _run_backward(self):
-        for step in self.backward:
-            step()
+        def run_backward():
+            for step in steps:
+                step()
+        self.backward_policy.run(run_backward)
 
     def run_losses(self):
         """Per-output loss values into ``loss_values``; returns their weighted total."""

@@ -42,14 +42,16 @@ _state = threading.local()
 
 
 def _stack():
-    if not hasattr(_state, "tapes"):
-        _state.tapes = []
-    return _state.tapes
+    tapes = getattr(_state, "tapes", None)
+    if tapes is None:
+        tapes = _state.tapes = []
+    return tapes
 
 
 def recording_tapes():
     """The tapes recording on this thread now, innermost last."""
-    return [tape for tape in _stack() if tape._recording]
+    tapes = getattr(_state, "tapes", None)
+    return [tape for tape in tapes if tape._recording] if tapes else []
 
 
 class TapeArray(np.ndarray):
@@ -432,10 +434,12 @@ def record_model_call(model, inputs, training):
                 buffer.fill(float(d))
             else:
                 np.copyto(buffer, d, casting="unsafe")
-        plan.measured_backward()
+        lend = handed_gradients.let_go(plan)  # nothing holds the run lent last: lend it again, else copy
+        plan.measured_backward(plan.second_backward if lend else plan.backward)
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
-        grads = handed_gradients.copy_for_caller(arena_grads, plan)  # the caller's, laid out like the arena's run
+        grads = handed_gradients.lend(plan.own_grads, plan) if lend else \
+            handed_gradients.copy_for_caller(arena_grads, plan)  # the caller's, laid out like the arena's run
         return d_inputs, list(zip(trained_variables, handed_gradients.views_of(grads, trained_layout)))
 
     record = _Record(tracked, outputs + terms, backward, tapes)
@@ -464,16 +468,21 @@ def record_penalties(variables):
 
 
 def _tape_plan(model, n, training, shapes, needs_inputs):
-    """The model's training plan seeded by a tape. Its backward writes the weights' gradients into the
-    arena's flat gradient run, ``tape_grads``; ``tape_trained`` lists the weights it trains and
-    ``tape_layout`` their (start, stop, shape) in that run (found once, when the plan is built), so the
-    record's backward copies the run once and hands out views of the copy, which ``optimizer.apply``
-    reads in place (``framework.plan.handed_gradients``)."""
+    """The model's training plan seeded by a tape, with two backwards. ``second_backward`` writes the
+    weights' gradients into the plan's own flat run, ``own_grads``, laid out as the arena's: the record
+    lends that run to the caller itself (no copy) whenever the caller has let go of what it lent last. The
+    other, ``backward``, writes them into the arena's run, ``tape_grads``, which is copied for a caller that
+    still holds the lent run (framework.plan.handed_gradients). ``tape_trained`` lists the weights the plan
+    trains and ``tape_layout`` their (start, stop, shape) in either run (found once, when the plan is
+    built); ``optimizer.apply`` reads the views it hands out in place."""
     arena = model.parameter_arena()
-    plan = compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
-                        input_gradients=needs_inputs, input_shapes=shapes, external_seeds=True)
     segments = dict(zip(arena.trainable_ids, arena.segments))
-    plan.tape_grads = arena.grads
+    own = np.zeros_like(arena.grads)
+    own_views = {key: own[start:stop].reshape(arena.grad_views[key].shape) for key, (start, stop) in segments.items()}
+    plan = compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
+                        input_gradients=needs_inputs, input_shapes=shapes, external_seeds=True,
+                        second_grad_views=own_views)
+    plan.tape_grads, plan.own_grads = arena.grads, own
     plan.tape_trained = [v for v in model.weights if id(v) in arena.grad_views]
     plan.tape_layout = [(*segments[id(v)], v.shape) for v in plan.tape_trained]
     return plan
