@@ -12,6 +12,8 @@ and one generator update per step, Adam, binary cross-entropy from logits, float
 Ours also times, on the MLP 784-512-256-10 at batch 128, a custom ``train_step`` doing what the
 built-in step does (tape, ``compute_loss``, ``optimizer.apply``) beside the built-in compiled step:
 called alone, and in ``fit`` over 10 batches (as users run it: shuffled batches gathered from the data).
+Before the rounds, the parent process also times the built-in and custom steps in alternating blocks and
+prints the median ratio of adjacent blocks, which the machine's slow phases (seconds long) disturb least.
 All run in fresh child processes, alternating, medians (benchmarks/harness.py). Run:
     python benchmarks/gan.py [--rounds 3] [--steps 8] [--only mlp]
 ``--only mlp`` times the two MLP rows alone (ours only, without the GAN or the other frameworks).
@@ -22,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main  # noqa: E402
+from harness import main, timed  # noqa: E402
 
 BATCH, LATENT = 64, 128
 #: environment variable naming the rows to time ('mlp': the MLP rows alone), inherited by the child processes
@@ -244,8 +246,22 @@ def data():
     return rng.random((BATCH, 28, 28, 1), dtype=np.float32), None
 
 
-def measure_ours(real, _):
+def measure_ours(real, _, blocks=40):
+    """The MLP's built-in and custom steps timed in alternating blocks, so that both see the same moments of
+    the machine (its slow phases last seconds and can cover one row's calls but not the other's): each
+    block's first call is not counted (it finds the other model's data in the caches), the others give the
+    block's median; printed: the median over blocks of each, and of the ratio of adjacent blocks."""
     print(f"batch {BATCH} real + {BATCH} fake images; the MLP rows at batch 128")
+    rows = _mlp_steps()
+    for label, (builtin, custom), size in (
+            ("step", (rows["mlp built-in train step"], rows["mlp custom train_step"]), 8),
+            ("fit over 10 batches", (rows["mlp fit, 10 built-in steps"], rows["mlp fit, 10 custom steps"]), 3)):
+        pairs = [[float(np.median(timed(fn, size)[1:])) for fn in (builtin, custom)] for _ in range(blocks)]
+        ratios = sorted(c / b for b, c in pairs)
+        print(f"MLP {label}, {blocks} alternating blocks of {size} calls: built-in "
+              f"{np.median([b for b, _ in pairs]) * 1e3:.3f} ms, custom {np.median([c for _, c in pairs]) * 1e3:.3f} ms, "
+              f"custom / built-in: median {np.median(ratios):.3f}, middle half {ratios[len(ratios) // 4]:.3f}-"
+              f"{ratios[3 * len(ratios) // 4]:.3f}")
 
 
 def _take_only_flag(argv):

@@ -105,6 +105,8 @@ class Layer:
         """Nothing for a frozen layer (its inner layers' weights included, as Keras)."""
         if not self.trainable:
             return []
+        if not self.traces_call():  # tracks no inner layers; its own weights are tracked once each
+            return list(self._trainable_weights)
         inner = [w for layer in self.tracked_layers() for w in layer.trainable_weights]
         return unique_by_identity(list(self._trainable_weights) + inner)
 
@@ -117,6 +119,8 @@ class Layer:
     def weights(self):
         """All weights, trainable first, as Keras orders them (a traced layer's inner layers' included)."""
         own = list(self._trainable_weights) + list(self._non_trainable_weights)
+        if not self.traces_call():  # tracks no inner layers; its own weights are tracked once each
+            return own
         return unique_by_identity(own + [w for layer in self.tracked_layers() for w in layer.weights])
 
     def tracked_layers(self):

@@ -143,9 +143,10 @@ class Loss:
         if SYMBOLIC_CALL and any(not isinstance(v, np.ndarray) and hasattr(v, "node")
                                  for v in (y_true, y_pred, sample_weight)):
             return SYMBOLIC_CALL[0](self, y_true, y_pred, sample_weight)
-        taped = bool(TAPE_CALL) and TAPE_CALL[0]((y_true, y_pred, sample_weight))
-        if taped and self.has_plan_step():
-            return TAPE_CALL[1](self, y_true, y_pred, sample_weight)  # recorded by a GradientTape: one kernel
+        tapes = TAPE_CALL[0]((y_true, y_pred, sample_weight)) if TAPE_CALL else None
+        taped = bool(tapes)
+        if taped and self.has_plan_step():  # recorded by those GradientTapes: one kernel
+            return TAPE_CALL[1](self, y_true, y_pred, sample_weight, tapes)
         y_true, y_pred = _as_arrays(y_true, y_pred, self.dtype)
         values, mask = self._values_and_mask(y_true, y_pred)  # on recorded arrays, ops record each step
         out = reduce_weighted_values(values, sample_weight, mask, self.reduction)
@@ -242,7 +243,9 @@ TAPE_CALL = []
 
 
 def install_tape_call(tracks, call):
-    """Set how a loss called on arrays a gradient tape records is computed (framework.training.tape)."""
+    """Set how a loss called on arrays a gradient tape records is computed (framework.training.tape):
+    ``tracks(values)`` gives the tapes recording one of the values, ``call(loss, y_true, y_pred,
+    sample_weight, tapes)`` computes and records the loss for them."""
     TAPE_CALL[:] = [tracks, call]
 
 

@@ -14,6 +14,7 @@ The default steps (what ``super().train_step(data)`` runs) use the gradient tape
 ``optimizer.apply`` and ``compute_metrics``, as Keras's do.
 """
 import math
+import sys
 
 import numpy as np
 
@@ -323,14 +324,51 @@ class _Batches:
                 self.x.on_epoch_end()
             return
         order = global_generator().permutation(self.n) if self.shuffle else None
+        arrays = _GatheredRows()
         for step in range(self.steps):
             rows = slice(step * self.batch_size, min((step + 1) * self.batch_size, self.n))
-            index = rows if order is None else order[rows]
-            yield _pack(_take(self.x, index), _take(self.y, index), _take(self.sample_weight, index))
+            if order is None:  # slices: views, no copy
+                yield _pack(_take(self.x, rows), _take(self.y, rows), _take(self.sample_weight, rows))
+            else:
+                index = order[rows]
+                yield _pack(*(arrays.take(slot, value, index)
+                              for slot, value in enumerate((self.x, self.y, self.sample_weight))))
 
 
 def _plus(total, term):
     return term if total is None else total + term
+
+
+class _GatheredRows:
+    """Shuffled rows of arrays gathered for the step, into an array gathered for an earlier batch that
+    nothing refers to any more (its reference count, taken when it was made, by the same call as the
+    check), else into a new one. The loop still holds the last batch while it asks for the next, so each
+    input keeps two such arrays in turn. A step that keeps its batch keeps it intact; the usual step lets
+    go of it, and a later batch lands in memory the caches hold, with no allocation. Lists and dicts of
+    arrays are gathered into new arrays."""
+
+    KEPT = 2  # arrays kept per input
+
+    def __init__(self):
+        self.arrays, self.alone = {}, {}  # (slot, i) -> array, its reference count when no one else held it
+
+    def take(self, slot, value, index):
+        if type(value) is not np.ndarray:
+            return _take(value, index)
+        shape = (len(index),) + value.shape[1:]
+        for i in range(self.KEPT):
+            key = (slot, i)
+            if key not in self.arrays or self.arrays[key].shape != shape or self.arrays[key].dtype != value.dtype:
+                self.arrays[key] = np.take(value, index, axis=0)  # made for this batch: free, or of another shape
+                self.alone[key] = self._references(key)
+                return self.arrays[key]
+            if self._references(key) == self.alone[key]:
+                np.take(value, index, axis=0, out=self.arrays[key])
+                return self.arrays[key]
+        return np.take(value, index, axis=0)  # every kept array is held: a new one
+
+    def _references(self, key):
+        return sys.getrefcount(self.arrays[key])
 
 
 def _take(value, index):

@@ -125,6 +125,12 @@ def _tracked_by_any(values):
     return bool(tapes) and any(tape._tracks(v) for tape in tapes for v in _leaves(values))
 
 
+def _tapes_tracking(values):
+    """The recording tapes that track one of ``values`` (a loss's operands)."""
+    tapes = recording_tapes()
+    return [tape for tape in tapes if any(tape._tracks(v) for v in _leaves(values))] if tapes else []
+
+
 def _leaves(values):
     for v in values:
         if isinstance(v, (list, tuple)):
@@ -153,6 +159,14 @@ class _Record:
             value._record = self
         for tape in self.tapes:
             tape._records.append(self)
+
+    def release(self):
+        """No tape holds this record any more: its outputs are plain values again, and it keeps nothing."""
+        for value in self.outputs:
+            if value._record is self:
+                value._record = None
+        self.inputs, self.outputs, self.backward = [], [], None
+        self.__dict__.pop("originals", None)
 
 
 class GradientTape:
@@ -221,7 +235,13 @@ class GradientTape:
         return views[0] if len(views) == 1 and not isinstance(tensor, (list, tuple)) else views
 
     def reset(self):
-        """Forget every record and release the plans they hold."""
+        """Forget every record and release the plans they hold. A record no other tape holds lets go of its
+        values at once (they and it refer to each other: left to the garbage collector, a model call's record
+        would keep its inputs, such as a training step's batch, until the next collection)."""
+        for record in self._records:
+            record.tapes.discard(self)
+            if not record.tapes:
+                record.release()
         self._records = []
         self._watched = {}
         self._aliases = {}
@@ -488,11 +508,11 @@ def _tape_plan(model, n, training, shapes, needs_inputs):
     return plan
 
 
-def _loss_on_taped(loss, y_true, y_pred, sample_weight):
-    """A built-in loss on recorded arrays: its kernel writes the value and d(y_pred) at once (bound once
-    per shapes, ``framework.training.bound_losses``); the record scales d(y_pred) by the incoming gradient."""
+def _loss_on_taped(loss, y_true, y_pred, sample_weight, tapes):
+    """A built-in loss on recorded arrays, recorded by ``tapes`` (those tracking one of its operands): its
+    kernel writes the value and d(y_pred) at once (bound once per shapes, ``framework.training.bound_losses``);
+    the record scales d(y_pred) by the incoming gradient."""
     operands = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight])
-    tapes = _recording_for(operands)
     value, d_pred = bound_losses.evaluate(loss, y_true, y_pred, sample_weight)
     result = value.view(TapeArray)
     tracked = [v for v in operands if isinstance(v, np.ndarray) and any(t._tracks(v) for t in tapes)]
@@ -515,4 +535,4 @@ def install_input_gradient_model(function):
 
 
 operation.install_tape(_OpRecorder)
-loss_module.install_tape_call(lambda values: _tracked_by_any(values), _loss_on_taped)
+loss_module.install_tape_call(_tapes_tracking, _loss_on_taped)
