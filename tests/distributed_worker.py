@@ -1,11 +1,12 @@
 """One training run for tests/test_distributed.py: run alone (``--single``) or under ``mpirun -n N``.
 
-    python distributed_worker.py SCENARIO OUT_DIR [--single] [--epochs N] [--backup DIR] [--overlap]
+    python distributed_worker.py SCENARIO[,SCENARIO...] OUT_DIR [--single] [--epochs N] [--backup DIR] [--overlap]
 
 Trains a tiny float64 model on made-up data as SCENARIO says and writes, per process,
 ``OUT_DIR/rank<R>.npz`` (the weights) and ``OUT_DIR/rank<R>.json`` (the history, the epochs done and
 how many gradient all-reduces ran). Under mpirun it calls ``framework.distribute.initialize()``
-first; alone it does not, so the two runs differ only in data parallelism.
+first; alone it does not, so the two runs differ only in data parallelism. Several scenarios run one after
+the other in the same processes (starting them costs more than the runs), each into ``OUT_DIR/<scenario>``.
 """
 import json
 import os
@@ -126,6 +127,10 @@ def crash(epoch):
 
 if __name__ == "__main__":
     options = sys.argv[3:]
-    main(sys.argv[1], sys.argv[2], "--single" in options,
-         int(options[options.index("--epochs") + 1]) if "--epochs" in options else None,
-         options[options.index("--backup") + 1] if "--backup" in options else None, "--overlap" in options)
+    scenarios = sys.argv[1].split(",")
+    for name in scenarios:  # several: one after the other in these processes, each into OUT_DIR/<scenario>
+        folder = Path(sys.argv[2]) / name if len(scenarios) > 1 else Path(sys.argv[2])
+        folder.mkdir(exist_ok=True)
+        main(name, folder, "--single" in options,
+             int(options[options.index("--epochs") + 1]) if "--epochs" in options else None,
+             options[options.index("--backup") + 1] if "--backup" in options else None, "--overlap" in options)

@@ -45,8 +45,9 @@ def mpirun(processes, *command, timeout=120):
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=mpi_environment(), cwd=HERE)
 
 
-def run_worker(tmp_path, scenario, processes, *options, alone_options=None):
-    """Weights and report of ``scenario`` alone and under ``processes`` processes."""
+def run_worker(tmp_path, scenario, processes, *options, alone_options=None, read=True):
+    """Weights and report of ``scenario`` alone and under ``processes`` processes (``read=False``: only run
+    it, as for several scenarios at once, each written below ``tmp_path/alone`` and ``tmp_path/together``)."""
     alone, together = tmp_path / "alone", tmp_path / "together"
     alone.mkdir(exist_ok=True)
     together.mkdir(exist_ok=True)
@@ -56,7 +57,7 @@ def run_worker(tmp_path, scenario, processes, *options, alone_options=None):
     assert single.returncode == 0, single.stderr[-3000:]
     result = mpirun(processes, sys.executable, str(WORKER), scenario, str(together), *options)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return read_run(alone, 1)[0], read_run(together, processes)
+    return (read_run(alone, 1)[0], read_run(together, processes)) if read else None
 
 
 def read_run(folder, processes):
@@ -190,22 +191,42 @@ def test_unsynchronized_batch_normalization_is_warned_about_and_random_layers_ar
 
 
 # ----- under mpirun -------------------------------------------------------------------------------------
+SCENARIOS_BY_PROCESSES = {
+    2: ["mlp",              # 48 samples in batches of 8: every shard of 4
+        "class_weighted",
+        "regularized",      # an L2 penalty (added once, after the all-reduce) and Adam
+        "batchnorm",
+        "generator"],       # a generator with steps_per_epoch, and Dropout
+    3: ["uneven",           # 37 samples: shards of 3/3/2 and a last batch of 5 cut 2/2/1
+        "empty_shard",      # a last batch of 2 rows: one process has none
+        "sample_weighted",
+        "dropout",          # Dropout masks drawn for the global batch, each process keeping its rows
+        "batchnorm",        # synchronized BatchNormalization, a last batch with an empty shard
+        "pydataset"],       # a PyDataset read by rank 0 alone, shuffled, a generator for validation
+}
+
+
+@pytest.fixture(scope="module")
+def batched_runs(tmp_path_factory):
+    """Every scenario of ``SCENARIOS_BY_PROCESSES`` run alone and under its number of processes: one run
+    of the worker per number (starting the processes costs more than the scenarios), read on demand."""
+    runs = {}
+
+    def run(processes):
+        if processes not in runs:
+            folder = tmp_path_factory.mktemp(f"batched{processes}")
+            runs[processes] = (folder, run_worker(folder, ",".join(SCENARIOS_BY_PROCESSES[processes]), processes,
+                                                  read=False))
+        return runs[processes][0]
+    return run
+
+
 @needs_mpi
-@pytest.mark.parametrize("scenario, processes", [
-    ("mlp", 2),             # 48 samples in batches of 8: every shard of 4
-    ("uneven", 3),          # 37 samples: shards of 3/3/2 and a last batch of 5 cut 2/2/1
-    ("empty_shard", 3),     # a last batch of 2 rows: one process has none
-    ("sample_weighted", 3),
-    ("class_weighted", 2),
-    ("regularized", 2),     # an L2 penalty (added once, after the all-reduce) and Adam
-    ("dropout", 3),         # Dropout masks drawn for the global batch, each process keeping its rows
-    ("batchnorm", 3),       # synchronized BatchNormalization, a last batch with an empty shard
-    ("batchnorm", 2),
-    ("pydataset", 3),       # a PyDataset read by rank 0 alone, shuffled, a generator for validation
-    ("generator", 2),       # a generator with steps_per_epoch, and Dropout
-])
-def test_n_processes_train_as_one(tmp_path, scenario, processes):
-    alone, together = run_worker(tmp_path, scenario, processes)
+@pytest.mark.parametrize("scenario, processes",
+                         [(s, n) for n, names in SCENARIOS_BY_PROCESSES.items() for s in names])
+def test_n_processes_train_as_one(batched_runs, scenario, processes):
+    folder = batched_runs(processes)
+    alone, together = read_run(folder / "alone" / scenario, 1)[0], read_run(folder / "together" / scenario, processes)
     assert_same_training(alone, together)
     steps = together[0][1]["allreduce_calls"]
     assert steps > 0 and all(report["allreduce_calls"] == steps for _, report in together)

@@ -282,6 +282,8 @@ def test_lent_and_copied_gradients_are_the_same_bits(kind):
         copied = _tape_gradients(model, x, y)  # ``lent`` is held: this one is copied from the arena's run
         arena = model.parameter_arena()
         assert not np.shares_memory(lent[0], arena.grads) and not np.shares_memory(copied[0], lent[0])
+        plan = next(p for p in model.plan_cache.plans() if p.mode == "train")
+        assert plan.second_backward is not None and np.shares_memory(lent[0], plan.own_grads)  # lent, not copied
         for a, b in zip(lent, copied):
             np.testing.assert_array_equal(a, b)
         lent[0][...] = 5.0  # the caller's to write: the next backward writes every value again

@@ -84,6 +84,7 @@ class _Compiler:
         self.second_grad_views = None
         self.taken = None    # while the first backward is emitted: the buffers it allocates, in order
         self.replayed = None  # while the second is: those same buffers, handed out again in that order
+        self.replay_failed = False
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
@@ -106,7 +107,7 @@ class _Compiler:
                 if zero:
                     buffer.fill(0)
                 return buffer
-            self.replayed = None  # the second backward asked for other buffers: it gets its own from here
+            self.replayed, self.replay_failed = None, True  # it asked for other buffers: no second backward
         buffer = self.new(shape, zero=zero)
         if self.taken is not None:
             self.taken.append(buffer)
@@ -324,13 +325,14 @@ class _Compiler:
         start = (list(plan.backward), list(plan.backward_owners), dict(self.grads))
         self.taken = []
         self._emit_backward()
-        first = (plan.backward, plan.backward_owners, self.grad_views)
+        first = (plan.backward, plan.backward_owners, self.grad_views, plan.input_grads, self.grads)
         plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
         self.grad_views, self.replayed, self.taken = self.second_grad_views, self.taken, None
         self._emit_backward()
-        plan.second_backward = plan.backward
+        same_buffers = not self.replay_failed and not self.replayed
+        plan.second_backward = plan.backward if same_buffers else None  # else the first backward alone serves
         self.replayed = None
-        plan.backward, plan.backward_owners, self.grad_views = first
+        plan.backward, plan.backward_owners, self.grad_views, plan.input_grads, self.grads = first
 
     def _emit_backward(self):
         needs_grad = {k: self.input_gradients for k in self.input_keys}

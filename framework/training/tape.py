@@ -454,7 +454,8 @@ def record_model_call(model, inputs, training):
                 buffer.fill(float(d))
             else:
                 np.copyto(buffer, d, casting="unsafe")
-        lend = handed_gradients.let_go(plan)  # nothing holds the run lent last: lend it again, else copy
+        # nothing holds the run lent last: lend it again, else copy
+        lend = plan.second_backward is not None and handed_gradients.let_go(plan)
         plan.measured_backward(plan.second_backward if lend else plan.backward)
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
