@@ -181,9 +181,9 @@ def test_a_gradient_tape_runs_the_forward_and_the_backward_each_under_its_own_me
     calls = []
     real_run = thread_policy.ThreadPolicy.run
 
-    def counted(self, step):
+    def counted(self, step, *arguments):
         calls.append((id(self), step.__name__))
-        return real_run(self, step)
+        return real_run(self, step, *arguments)
 
     monkeypatch.setattr(thread_policy.ThreadPolicy, "run", counted)
     inputs = fw.Input((4,))
@@ -194,6 +194,6 @@ def test_a_gradient_tape_runs_the_forward_and_the_backward_each_under_its_own_me
         with fw.GradientTape() as tape:
             loss = model.compute_loss(y=y, y_pred=model(x, training=True))
         tape.gradient(loss, model.trainable_variables)
-    assert [name for _, name in calls] == ["run_forward", "run_backward"] * 2
+    assert [name for _, name in calls] == ["run_forward", "run_steps"] * 2
     forward_policy, backward_policy = calls[0][0], calls[1][0]
     assert forward_policy != backward_policy and calls[2][0] == forward_policy and calls[3][0] == backward_policy

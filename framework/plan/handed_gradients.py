@@ -8,7 +8,6 @@ dictionary access. An entry lives as long as its view (a weak reference drops it
 and is only believed for the very object it was made for.
 """
 import functools
-import sys
 import weakref
 
 import numpy as np
@@ -45,37 +44,17 @@ def offset_of(array):
     return entry[1]
 
 
-def copy_for_caller(source, keeper):
-    """A copy of the 1-D array ``source`` for the caller to keep: the buffer last handed out through
-    ``keeper`` (an object with ``handed`` and ``handed_alone`` attributes) when nothing else refers to it any
-    more, else a new one. A training step hands out its gradients, applies them and drops them, so the
-    next step's copy lands in memory the caches still hold, with no allocation; a caller that keeps them,
-    even one view, keeps them intact."""
-    # the count of a buffer no one else holds is taken when it is made, by the same call as the check,
-    # so that how the interpreter counts its own references never matters
-    if getattr(keeper, "handed", None) is not None and keeper.handed.shape == source.shape \
-            and _references(keeper) == keeper.handed_alone:
-        np.copyto(keeper.handed, source)
-        return keeper.handed
-    keeper.handed = source.copy()
-    keeper.handed_alone = _references(keeper)
-    return keeper.handed
+def copy_for_caller(source, copied):
+    """A copy of the 1-D array ``source`` for the caller to keep: into the array ``copied`` (a
+    ``buffers.LentArray``) made last time when the caller has let go of it, else into a new one."""
+    if copied.free() and copied.array.shape == source.shape:
+        np.copyto(copied.array, source)
+        return copied.array
+    return copied.renew(source.copy)
 
 
-def lend(run, keeper):
-    """``run`` itself for the caller, as a new 1-D array over its memory (through a ``memoryview``, so that
-    the array is the ``base`` of every view cut from it and only those views keep it alive): ``let_go``
-    then tells whether the caller still holds any of them. Remembered by ``keeper`` (``lent``, ``lent_alone``)."""
-    keeper.lent = np.frombuffer(memoryview(run), dtype=run.dtype)
-    keeper.lent_alone = _references(keeper, "lent")
-    return keeper.lent
-
-
-def let_go(keeper):
-    """True when nothing but ``keeper`` refers to the array ``lend`` made last (or it made none): the run
-    under it may be written again."""
-    return keeper.lent is None or _references(keeper, "lent") == keeper.lent_alone
-
-
-def _references(keeper, name="handed"):
-    return sys.getrefcount(getattr(keeper, name))
+def lend(run, lent):
+    """``run`` itself for the caller, as a new 1-D array over its memory, kept by ``lent`` (a
+    ``buffers.LentArray``): made through a ``memoryview``, the array is the ``base`` of every view cut from
+    it, and only those views keep it alive, so ``lent.free()`` tells whether the caller still holds any."""
+    return lent.renew(lambda: np.frombuffer(memoryview(run), dtype=run.dtype))

@@ -5,6 +5,7 @@ callable was bound to its buffers when the plan was compiled.
 """
 import threading
 
+from framework.plan.buffers import LentArray
 from framework.plan.steps import rows2d
 from framework.plan.thread_policy import ThreadPolicy
 from framework.variables import MOVES
@@ -54,8 +55,8 @@ class Plan:
         self.moves_seen = -1       # MOVES when the snapshot was last found current
         self.thread_policy = ThreadPolicy()
         self.backward_policy = None   # a gradient tape's backward, run apart from the forward, measures its own
-        self.handed, self.handed_alone = None, 0  # a tape's last gradient copy (handed_gradients.copy_for_caller)
-        self.lent, self.lent_alone = None, 0      # the run a tape lent last (handed_gradients.lend)
+        self.copied = LentArray()  # a tape's last gradient copy (handed_gradients.copy_for_caller)
+        self.lent = LentArray()    # the gradient run a tape lent last (handed_gradients.lend)
         self.nbytes = 0
         self.loss_values = []
         self.loss_weights = []
@@ -91,11 +92,7 @@ class Plan:
         after the forward (other work between them), with a thread count measured for the backward apart."""
         if self.backward_policy is None:
             self.backward_policy = ThreadPolicy()
-
-        def run_backward():
-            for step in steps:
-                step()
-        self.backward_policy.run(run_backward)
+        self.backward_policy.run(run_steps, steps)
 
     def run_losses(self):
         """Per-output loss values into ``loss_values``; returns their weighted total."""
@@ -143,3 +140,9 @@ class Plan:
         for update in self.metric_steps:
             update()
         return total
+
+
+def run_steps(steps):
+    """Each of ``steps`` in order."""
+    for step in steps:
+        step()

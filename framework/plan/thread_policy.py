@@ -63,17 +63,17 @@ class ThreadPolicy:
         self.next_probe = None
         self.warmup = WARMUP_STEPS
 
-    def run(self, step):
-        """``step()`` with this plan's thread count (sometimes the other one, to measure); its result."""
+    def run(self, step, *arguments):
+        """``step(*arguments)`` with this plan's thread count (sometimes the other one, to measure); its result."""
         if not self.enabled:
-            return step()
+            return step(*arguments)
         now = self.clock()
         if self.next_probe is None:
             self.next_probe = now  # the first probe as soon as a full window gives a median
         probing = now >= self.next_probe and self.measured >= WINDOW
         threads = self.other() if probing else self.threads
         blas_threads.set_threads(threads)
-        result = step()
+        result = step(*arguments)
         took = self.clock() - now
         if probing:
             self._judge(threads, took)

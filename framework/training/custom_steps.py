@@ -14,12 +14,12 @@ The default steps (what ``super().train_step(data)`` runs) use the gradient tape
 ``optimizer.apply`` and ``compute_metrics``, as Keras's do.
 """
 import math
-import sys
 
 import numpy as np
 
 from framework.callbacks import History
 from framework.metrics import Mean, Metric
+from framework.plan.buffers import LentArray
 from framework.training.batches import is_stream
 from framework.training.dataset_adapters import DatasetBatches, is_dataset, refuse_targets, to_numpy, \
     warn_shuffle_ignored
@@ -340,35 +340,28 @@ def _plus(total, term):
 
 
 class _GatheredRows:
-    """Shuffled rows of arrays gathered for the step, into an array gathered for an earlier batch that
-    nothing refers to any more (its reference count, taken when it was made, by the same call as the
-    check), else into a new one. The loop still holds the last batch while it asks for the next, so each
-    input keeps two such arrays in turn. A step that keeps its batch keeps it intact; the usual step lets
-    go of it, and a later batch lands in memory the caches hold, with no allocation. Lists and dicts of
-    arrays are gathered into new arrays."""
+    """Shuffled rows of arrays gathered for the step, into an array gathered for an earlier batch that the
+    step has let go of (``LentArray``), else into a new one. The loop still holds the last batch while it
+    asks for the next, so each input keeps two such arrays in turn. A step that keeps its batch keeps it
+    intact. Lists and dicts of arrays are gathered into new arrays."""
 
     KEPT = 2  # arrays kept per input
 
     def __init__(self):
-        self.arrays, self.alone = {}, {}  # (slot, i) -> array, its reference count when no one else held it
+        self.kept = {}  # (slot, i) -> LentArray
 
     def take(self, slot, value, index):
         if type(value) is not np.ndarray:
             return _take(value, index)
         shape = (len(index),) + value.shape[1:]
         for i in range(self.KEPT):
-            key = (slot, i)
-            if key not in self.arrays or self.arrays[key].shape != shape or self.arrays[key].dtype != value.dtype:
-                self.arrays[key] = np.take(value, index, axis=0)  # made for this batch: free, or of another shape
-                self.alone[key] = self._references(key)
-                return self.arrays[key]
-            if self._references(key) == self.alone[key]:
-                np.take(value, index, axis=0, out=self.arrays[key])
-                return self.arrays[key]
+            lent = self.kept.setdefault((slot, i), LentArray())
+            if lent.array is None or lent.array.shape != shape or lent.array.dtype != value.dtype:
+                return lent.renew(lambda: np.take(value, index, axis=0))  # none yet, or of another shape
+            if lent.free():
+                np.take(value, index, axis=0, out=lent.array)
+                return lent.array
         return np.take(value, index, axis=0)  # every kept array is held: a new one
-
-    def _references(self, key):
-        return sys.getrefcount(self.arrays[key])
 
 
 def _take(value, index):

@@ -120,15 +120,14 @@ _FUNCTION_OPS = ("sum", "mean", "max", "min", "reshape", "transpose", "concatena
                  "squeeze", "clip", "where", "dot", "matmul", "square", "sqrt", "exp", "log", "tanh", "abs")
 
 
-def _tracked_by_any(values):
-    tapes = recording_tapes()
-    return bool(tapes) and any(tape._tracks(v) for tape in tapes for v in _leaves(values))
-
-
 def _tapes_tracking(values):
-    """The recording tapes that track one of ``values`` (a loss's operands)."""
+    """The recording tapes that track one of ``values`` (arrays, or lists and tuples of them)."""
     tapes = recording_tapes()
     return [tape for tape in tapes if any(tape._tracks(v) for v in _leaves(values))] if tapes else []
+
+
+def _tracked_by_any(values):
+    return bool(_tapes_tracking(values))
 
 
 def _leaves(values):
@@ -455,12 +454,12 @@ def record_model_call(model, inputs, training):
             else:
                 np.copyto(buffer, d, casting="unsafe")
         # nothing holds the run lent last: lend it again, else copy
-        lend = plan.second_backward is not None and handed_gradients.let_go(plan)
+        lend = plan.second_backward is not None and (plan.lent.array is None or plan.lent.free())
         plan.measured_backward(plan.second_backward if lend else plan.backward)
         d_inputs = [g.copy() if t is not None else None for g, t in zip(plan.input_grads or [None] * len(tracked),
                                                                            tracked)]
-        grads = handed_gradients.lend(plan.own_grads, plan) if lend else \
-            handed_gradients.copy_for_caller(arena_grads, plan)  # the caller's, laid out like the arena's run
+        grads = handed_gradients.lend(plan.own_grads, plan.lent) if lend else \
+            handed_gradients.copy_for_caller(arena_grads, plan.copied)  # the caller's, laid out like the arena's run
         return d_inputs, list(zip(trained_variables, handed_gradients.views_of(grads, trained_layout)))
 
     record = _Record(tracked, outputs + terms, backward, tapes)
