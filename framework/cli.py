@@ -1,4 +1,5 @@
-"""The ``framework`` command: train, evaluate, predict, summary, validate, plot and plot-model.
+"""The ``framework`` command: train, evaluate, predict, summary, validate, plot, plot-model, export and
+compile-kernels.
 
     framework train CONFIG [--set fit.epochs=3 ...] [--output DIR] [--overwrite] [--resume | --fresh]
                            [--import MODULE ...] [--print-config] [--verbose 0|1|2] [--distribute]
@@ -10,6 +11,7 @@
     framework plot RUN_DIR [RUN_DIR ...] [--output FILE.png] [--metrics loss,accuracy]
     framework plot-model CONFIG|MODEL [--output FILE.png|FILE.svg]
     framework export MODEL --format onnx --output FILE.onnx
+    framework compile-kernels [--dtype float32|float64] [--seconds N] [--quiet]
 
 Exit codes: 0 success, 1 a failure while running, 2 an invalid config, arguments or data,
 130 interrupted (after saving a resumable checkpoint). Errors print one message, without a
@@ -308,6 +310,21 @@ def cmd_export(args):
         raise CommandError(str(e)) from None
 
 
+def cmd_compile_kernels(args):
+    from framework.runs.kernel_warmup import DTYPES, warm_kernels
+
+    def report(dtype, name, seconds, error):
+        if not args.quiet or error:
+            status = f"failed: {error}" if error else f"{seconds:.1f} s"
+            print(f"{dtype} {name}: {status}", flush=True)
+    start = time.monotonic()
+    deadline = None if args.seconds is None else start + args.seconds
+    failed = warm_kernels(args.dtype or DTYPES, deadline, report)
+    if not args.quiet:
+        print(f"kernels compiled and cached in {time.monotonic() - start:.1f} s")
+    return 1 if failed else 0
+
+
 # ----- parser ----------------------------------------------------------------------------------
 def build_parser():
     parser = argparse.ArgumentParser(prog="framework", description="Train and use models described in YAML.")
@@ -372,6 +389,15 @@ def build_parser():
     export.add_argument("--format", default="onnx", choices=("onnx",), help="the format (default onnx)")
     export.add_argument("--output", required=True, help="the file to write, e.g. model.onnx")
     export.set_defaults(run=cmd_export)
+    warm = commands.add_parser("compile-kernels", parents=[common], help="compile and cache the Numba kernels now",
+                               description="Compile the kernels of the built-in layers, losses, metrics and "
+                                           "optimizers into Numba's disk cache, so the first run after install "
+                                           "does not pay for it (about 2 minutes on one core).")
+    warm.add_argument("--dtype", action="append", choices=("float32", "float64"),
+                      help="compile for this dtype only (repeatable; default both)")
+    warm.add_argument("--seconds", type=float, help="start no more work after this many seconds")
+    warm.add_argument("--quiet", action="store_true", help="print only failures")
+    warm.set_defaults(run=cmd_compile_kernels)
     return parser
 
 

@@ -37,7 +37,8 @@ This package sits above the rest of ``framework`` (only ``framework.cli`` uses i
 * ``preprocessing``: data.reshape / scale / normalize as layers at the front of the run's model;
 * ``validation``: a whole config validated (``validate_run_config``, ``load_run_config``);
 * ``run_config``: the validated config, ``RunConfig``: build, load, train, write back;
-* ``reference``: docs/yaml.md, generated.
+* ``reference``: docs/yaml.md, generated;
+* ``kernel_warmup``: the kernels compiled ahead of a first run (``framework compile-kernels``).
 """
 from framework.runs.overrides import apply_overrides
 from framework.runs.raw import RawConfig, read_run_config
