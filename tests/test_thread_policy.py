@@ -160,6 +160,43 @@ def test_small_products_run_with_one_thread_and_count_dependent_ones_with_all(mo
                                       big) is step  # free to follow the plan's choice
 
 
+def test_a_count_dependent_product_is_summed_over_inner_ranges_whose_bits_do_not_depend_on_it(monkeypatch):
+    """OpenBLAS blocks a long inner dimension one way on one thread and another on two; shorter ranges of it
+    give the same bits either way, so the product is summed over them and follows the plan's count
+    instead of waiting for a second thread that a loaded machine deschedules."""
+    import numpy as np
+    seen = []
+    monkeypatch.setattr(blas_threads, "most_threads", lambda: 2)
+    monkeypatch.setattr(blas_threads, "set_threads", lambda n: seen.append(n))
+    monkeypatch.setattr(blas_threads, "thread_invariant", lambda a, b, dtype: a.shape[-1] <= 400)
+    rng = np.random.default_rng(0)
+    a, b = rng.random((128, 784), dtype=np.float32), rng.random((784, 512), dtype=np.float32)
+    out = np.empty((128, 512), np.float32)
+    step = blas_threads.bound_product(lambda: seen.append("whole product"), a, b, out)
+    step()
+    assert seen == [] and step.parts == 2  # two ranges of 392, no thread count set, not the whole product
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-5)
+    monkeypatch.setattr(blas_threads, "thread_invariant", lambda a, b, dtype: a.shape[-1] <= 200)
+    assert blas_threads.bound_product(lambda: None, a, b, out).parts == 4  # 196 each: the fewest that work
+    monkeypatch.setattr(blas_threads, "thread_invariant", lambda a, b, dtype: False)
+    assert blas_threads.inner_chunks(a, b, out) is None
+    assert blas_threads.bound_product(lambda: None, a, b, out).threads == 2  # no split works: all threads
+
+
+@pytest.mark.skipif(blas_threads.most_threads() < 2, reason="BLAS has one thread on this machine")
+def test_no_product_of_the_mlp_or_convnet_step_waits_for_a_second_thread():
+    """The MNIST MLP's 784-long and the convnet's weight-gradient products are count dependent in this
+    OpenBLAS; summed over inner ranges, none of the step's products is pinned to all threads (the busy
+    machine's figures: docs/architecture.md)."""
+    import numpy as np
+    for name, model, shape in list(_models())[:2]:
+        model.compile("sgd", fw_loss())
+        model.train_on_batch(np.zeros((128,) + shape, np.float32), np.zeros(128, np.int64))
+        plan = model.plan("train", 128)
+        calls = [call for step in plan.forward + plan.backward for call in getattr(step, "calls", None) or (step,)]
+        assert not [call for call in calls if getattr(call, "threads", 1) > 1], name
+
+
 def test_set_threads_changes_what_blas_uses():
     most = blas_threads.most_threads()
     try:
