@@ -39,7 +39,28 @@ def test_a_loaded_machine_switches_to_one_thread_and_probes_less_and_less(two_th
         policy.run(machine.step)
     assert policy.threads == 1
     later = machine.threads_seen[100:]
-    assert later.count(2) <= 4  # probes of two threads back off to one every LONGEST_INTERVAL seconds
+    # probes of two threads (PROBE_STEPS steps each) back off to one every LONGEST_INTERVAL seconds
+    assert later.count(2) <= 4 * thread_policy.PROBE_STEPS
+
+
+def test_one_stalled_probe_step_does_not_veto_a_switch(two_threads):
+    """A loaded machine can stall any one step (96 ms among 5-8 ms ones was seen): a probe is judged by the
+    median of its steps, so the first probe of one thread switches although its first step stalled."""
+    machine = FakeMachine({1: 0.005, 2: 0.008})
+    policy = thread_policy.ThreadPolicy(clock=machine.clock)
+    stalled = [False]
+
+    def step():
+        threads = machine.step()
+        if threads == 1 and not stalled[0]:
+            stalled[0] = True
+            machine.now += 0.096
+    while not stalled[0]:
+        policy.run(step)
+    assert policy.threads == 2  # the probe is still under way
+    for _ in range(thread_policy.PROBE_STEPS - 1):
+        policy.run(step)
+    assert policy.threads == 1
 
 
 def test_a_quiet_machine_keeps_two_threads_and_comes_back_when_the_load_goes(two_threads):

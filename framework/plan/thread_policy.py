@@ -5,7 +5,9 @@ split over two spinning threads waits for whichever was descheduled, and one thr
 faster (the MNIST MLP at batch 32: 255 ms a step with two threads on a loaded machine). Which one wins
 depends on the sizes and on what else runs, and the load changes while a model trains, so each plan
 measures: it runs its steps with the current setting, and now and then one step with the other; when
-the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it switches. A probe that
+the other is clearly faster (below ``SWITCH_RATIO`` of the recent median), it switches. A probe is
+``PROBE_STEPS`` steps judged by their median, so one step that a loaded machine stalls (a 96 ms step among
+5 ms ones was seen) neither decides nor vetoes a switch. A probe that
 loses doubles the time to the next one (from ``FIRST_INTERVAL`` up to ``LONGEST_INTERVAL`` seconds; the
 first probe comes once ``WINDOW`` steps after the ``WARMUP_STEPS`` first give a median), so a settled
 choice costs one step in many.
@@ -36,6 +38,8 @@ WINDOW = 7
 #: a quiet machine's first probe with one thread look faster than two (the MLP's benchmark ran at 3.9 ms
 #: instead of 2.2 from there on)
 WARMUP_STEPS = 3
+#: consecutive steps of one probe, judged by their median
+PROBE_STEPS = 3
 #: environment variable: 'auto' (default), 'measure' or 'fixed'
 SWITCH = "FRAMEWORK_BLAS_POLICY"
 MODES = ("auto", "measure", "fixed")
@@ -62,6 +66,8 @@ class ThreadPolicy:
         self.interval = FIRST_INTERVAL
         self.next_probe = None
         self.warmup = WARMUP_STEPS
+        self.probe = np.zeros(PROBE_STEPS)  # the current probe's step times
+        self.probed = 0                     # steps of the current probe taken (0: not probing)
 
     def run(self, step, *arguments):
         """``step(*arguments)`` with this plan's thread count (sometimes the other one, to measure); its result."""
@@ -70,13 +76,17 @@ class ThreadPolicy:
         now = self.clock()
         if self.next_probe is None:
             self.next_probe = now  # the first probe as soon as a full window gives a median
-        probing = now >= self.next_probe and self.measured >= WINDOW
+        probing = self.probed > 0 or (now >= self.next_probe and self.measured >= WINDOW)
         threads = self.other() if probing else self.threads
         blas_threads.set_threads(threads)
         result = step(*arguments)
         took = self.clock() - now
         if probing:
-            self._judge(threads, took)
+            self.probe[self.probed] = took
+            self.probed += 1
+            if self.probed == PROBE_STEPS:
+                self.probed = 0
+                self._judge(threads, sorted(self.probe.tolist())[PROBE_STEPS // 2])
             blas_threads.set_threads(self.threads)  # what runs next (a tape's plans, predict) gets the choice
         elif self.warmup:
             self.warmup -= 1
