@@ -17,7 +17,7 @@ def test_every_workload_runs_in_both_dtypes_and_floatx_is_restored():
 
 
 def test_a_failing_workload_is_named_and_the_rest_still_run(monkeypatch, capsys):
-    def broken(fw_, layers):
+    def broken(fw_, layers, rng, dtype):
         raise ValueError("no such thing\nsecond line")
     monkeypatch.setattr(kernel_warmup, "WORKLOADS", (("broken", broken),) + kernel_warmup.WORKLOADS[:1])
     assert cli.main(["compile-kernels", "--dtype", "float64", "--quiet"]) == 1

@@ -86,7 +86,7 @@ class ThreadPolicy:
             self.probed += 1
             if self.probed == PROBE_STEPS:
                 self.probed = 0
-                self._judge(threads, sorted(self.probe.tolist())[PROBE_STEPS // 2])
+                self._judge(threads, _median(self.probe))
             blas_threads.set_threads(self.threads)  # what runs next (a tape's plans, predict) gets the choice
         elif self.warmup:
             self.warmup -= 1
@@ -99,9 +99,14 @@ class ThreadPolicy:
         return self.choices[0] if self.threads == self.choices[1] else self.choices[1]
 
     def _judge(self, threads, took):
-        if took < SWITCH_RATIO * sorted(self.recent.tolist())[WINDOW // 2]:  # the median, nothing kept
+        if took < SWITCH_RATIO * _median(self.recent):
             self.threads, self.interval = threads, FIRST_INTERVAL
             self.measured = 0
         else:
             self.interval = min(self.interval * 2, LONGEST_INTERVAL)
         self.next_probe = self.clock() + self.interval
+
+
+def _median(times):
+    """The middle of an odd number of step times (a list for the moment, nothing kept)."""
+    return sorted(times.tolist())[len(times) // 2]

@@ -18,75 +18,80 @@ import numpy as np
 DTYPES = ("float32", "float64")
 
 
-def _dense(fw, layers):
+SAMPLES = 16
+
+
+def _features(rng, dtype, *shape):
+    return rng.random((SAMPLES,) + shape).astype(dtype)
+
+
+def _labels(rng, classes):
+    return rng.integers(0, classes, SAMPLES)
+
+
+# Each workload: (fw, layers, rng, dtype) -> (model, optimizer, loss, metrics, x, y)
+
+def _dense(fw, layers, rng, dtype):
     model = fw.Sequential([fw.Input((12,)), layers.Dense(16, activation="relu"), layers.BatchNormalization(),
                            layers.Dropout(0.2), layers.Dense(8, activation="tanh"), layers.LayerNormalization(),
                            layers.Dense(4, activation="softmax")])
-    return model, "adam", "sparse_categorical_crossentropy", ["accuracy"], (12,), 4
+    return model, "adam", "sparse_categorical_crossentropy", ["accuracy"], _features(rng, dtype, 12), _labels(rng, 4)
 
 
-def _dense_regression(fw, layers):
+def _dense_regression(fw, layers, rng, dtype):
     model = fw.Sequential([fw.Input((6,)), layers.Dense(8, activation="sigmoid"), layers.Dense(1)])
-    return model, fw.optimizers.SGD(0.01, momentum=0.9), "mse", ["mae"], (6,), None
+    return (model, fw.optimizers.SGD(0.01, momentum=0.9), "mse", ["mae"], _features(rng, dtype, 6),
+            _features(rng, dtype, 1))
 
 
-def _convnet(fw, layers):
+def _convnet(fw, layers, rng, dtype):
     model = fw.Sequential([
         fw.Input((12, 12, 1)), layers.Conv2D(6, 3, activation="relu"), layers.MaxPooling2D(2),
         layers.Conv2D(8, 3, padding="same", activation="relu"), layers.AveragePooling2D(2),
         layers.Flatten(), layers.Dense(4, activation="softmax")])
-    return model, "adam", "sparse_categorical_crossentropy", ["accuracy"], (12, 12, 1), 4
+    return (model, "adam", "sparse_categorical_crossentropy", ["accuracy"], _features(rng, dtype, 12, 12, 1),
+            _labels(rng, 4))
 
 
-def _image_blocks(fw, layers):
+def _image_blocks(fw, layers, rng, dtype):
     model = fw.Sequential([
         fw.Input((8, 8, 3)), layers.Conv2D(8, 3, strides=2, padding="same"), layers.BatchNormalization(),
         layers.ReLU(), layers.DepthwiseConv2D(3, padding="same"), layers.SeparableConv2D(8, 3, padding="same"),
         layers.Conv2DTranspose(6, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
         layers.Conv2DTranspose(4, 3, strides=2, padding="same"), layers.UpSampling2D(2),
         layers.GlobalAveragePooling2D(), layers.Dense(3, activation="softmax")])
-    return model, "rmsprop", "categorical_crossentropy", ["accuracy"], (8, 8, 3), 3
+    one_hot = np.eye(3, dtype=dtype)[_labels(rng, 3)]
+    return model, "rmsprop", "categorical_crossentropy", ["accuracy"], _features(rng, dtype, 8, 8, 3), one_hot
 
 
-def _sequence(fw, layers):
+def _sequence(fw, layers, rng, dtype):
     model = fw.Sequential([
         fw.Input((7,)), layers.Embedding(20, 8, mask_zero=True), layers.LSTM(8, return_sequences=True),
         layers.Bidirectional(layers.GRU(6, return_sequences=True)), layers.SimpleRNN(5),
         layers.Dense(1, activation="sigmoid")])
-    return model, "adam", "binary_crossentropy", ["accuracy"], (7,), 2
+    token_ids = rng.integers(1, 20, (SAMPLES, 7))
+    targets = _labels(rng, 2).reshape(-1, 1).astype(dtype)
+    return model, "adam", "binary_crossentropy", ["accuracy"], token_ids, targets
 
 
-def _attention(fw, layers):
+def _attention(fw, layers, rng, dtype):
     inputs = fw.Input((6, 8))
     attended = layers.MultiHeadAttention(2, 4)(inputs, inputs)
     merged = layers.LayerNormalization()(layers.Add()([inputs, attended]))
     pooled = layers.GlobalAveragePooling1D()(layers.Conv1D(8, 3, padding="same", activation="gelu")(merged))
     model = fw.Model(inputs, layers.Dense(3, activation="softmax")(pooled))
-    return model, "adamw", "sparse_categorical_crossentropy", ["accuracy"], (6, 8), 3
+    return (model, "adamw", "sparse_categorical_crossentropy", ["accuracy"], _features(rng, dtype, 6, 8),
+            _labels(rng, 3))
 
 
-#: (name, builder) in the order they are compiled
+#: (name, workload) in the order they are compiled
 WORKLOADS = (("dense", _dense), ("convolution", _convnet), ("regression", _dense_regression),
              ("sequence", _sequence), ("attention", _attention), ("image blocks", _image_blocks))
 
 
-def _inputs(shape, classes, rng, dtype, integer_inputs):
-    x = rng.integers(1, 20, (16,) + shape) if integer_inputs else rng.random((16,) + shape).astype(dtype)
-    if classes is None:
-        return x, rng.random((16, 1)).astype(dtype)
-    labels = rng.integers(0, classes, 16)
-    return x, labels
-
-
-def _run(fw, layers, builder, dtype):
+def _run(fw, layers, workload, dtype):
     """Train two epochs, evaluate and predict one small model, and take one gradient-tape step."""
-    model, optimizer, loss, metrics, shape, classes = builder(fw, layers)
-    rng = np.random.default_rng(0)
-    x, y = _inputs(shape, classes, rng, dtype, integer_inputs=builder is _sequence)
-    if loss == "binary_crossentropy":
-        y = y.reshape(-1, 1).astype(dtype)
-    elif loss == "categorical_crossentropy":
-        y = np.eye(classes, dtype=dtype)[y]
+    model, optimizer, loss, metrics, x, y = workload(fw, layers, np.random.default_rng(0), dtype)
     model.compile(optimizer, loss, metrics=metrics)
     model.fit(x, y, batch_size=8, epochs=2, validation_split=0.25, verbose=0)
     model.evaluate(x, y, batch_size=8, verbose=0)
@@ -113,12 +118,12 @@ def warm_kernels(dtypes=DTYPES, deadline=None, report=None):
     try:
         for dtype in dtypes:
             fw.backend.set_floatx(dtype)
-            for name, builder in WORKLOADS:
+            for name, workload in WORKLOADS:
                 if deadline is not None and time.monotonic() > deadline:
                     return failed
                 start, error = time.perf_counter(), None
                 try:
-                    _run(fw, layers, builder, dtype)
+                    _run(fw, layers, workload, dtype)
                 except Exception as e:  # noqa: BLE001 - one workload failing leaves the others to compile
                     failed += 1
                     error = f"{type(e).__name__}: {e}".splitlines()[0]
