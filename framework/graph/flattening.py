@@ -32,6 +32,8 @@ class Entry:
     shapes: dict = field(default_factory=dict)
     traced_by: object = None
     training: object = None  # a nested model's call(training=...) imposed on the layers inside it (None: none)
+    activation: object = None  # an activation layer's function folded into this layer's epilogue (None: none)
+    absorbed: tuple = ()  # the entries of the activation layers folded in (summary() still lists them)
 
     @property
     def layer(self):

@@ -342,7 +342,7 @@ class _BaseConv(Layer):
         """Rows buffer receiving the linear part: the loss's logits, a saved z, or y itself."""
         if ctx.fused:
             z2 = rows2d_last(ctx.logits)
-        elif self.activation.needs_input:
+        elif ctx.activation_of(self).needs_input:
             z2 = rows2d_last(ctx.scratch("z", ctx.y.shape))
         else:
             z2 = rows2d_last(ctx.y)
@@ -351,7 +351,7 @@ class _BaseConv(Layer):
 
     def _epilogue(self, ctx, z2, y2, bias):
         """y = activation(z + bias) on a block of rows (z updated in place)."""
-        act = self.activation
+        act = ctx.activation_of(self)
         if bias is not None:
             return act.bind_bias_forward(z2, bias, y2)
         if z2 is not y2 or act.name != "linear":
@@ -361,7 +361,7 @@ class _BaseConv(Layer):
     def _epilogue_backward(self, ctx, bias_index, row_slices):
         """Per chunk of output rows, in the given order: (calls turning dy into dz = dy * f'(z) in
         place and writing the chunk's bias gradient, dz); and the calls folding the bias partials."""
-        act = self.activation
+        act = ctx.activation_of(self)
         y2, dy2, z2 = rows2d_last(ctx.y), rows2d_last(ctx.dy), ctx.saved["z"]
         linear = ctx.fused or act.name == "linear"
         fn = activations.linear if linear else act

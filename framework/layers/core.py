@@ -95,7 +95,7 @@ class Dense(Layer):
     def forward(self, ctx):
         x2, y2 = rows2d_last(ctx.x), rows2d_last(ctx.y)
         kernel = ctx.weights[0]
-        act = self.activation
+        act = ctx.activation_of(self)
         if ctx.fused:
             z2 = rows2d_last(ctx.logits)
         elif act.needs_input:
@@ -112,7 +112,7 @@ class Dense(Layer):
 
     def backward(self, ctx):
         x2, y2, dy2 = rows2d_last(ctx.x), rows2d_last(ctx.y), rows2d_last(ctx.dy)
-        act = self.activation
+        act = ctx.activation_of(self)
         z2 = ctx.saved["z"]
         steps = []
         linear = ctx.fused or act.name == "linear"

@@ -188,9 +188,12 @@ class Model(CustomSteps, Trainer, Layer):
     def flat_graph(self, input_shapes=None, training=False):
         """Every layer call, nested models and traced calls inlined, as the plan compiler takes them
         for a plan of that mode (``framework.graph.flattening.flatten_model``), with chains of
-        elementwise ops fused into one entry each (``framework.ops.fusion``; ``FRAMEWORK_FUSE=0``: off)."""
-        from framework.ops.fusion import fuse_elementwise  # models sit above ops; imported where used
-        return fuse_elementwise(*flatten_model(self, input_shapes, training))
+        elementwise ops fused into one entry each (``framework.ops.fusion``) and activation layers run in the
+        epilogue of the Dense or convolution before them (``framework.ops.absorb_activations``);
+        ``FRAMEWORK_FUSE=0`` turns both off."""
+        from framework.ops.absorb_activations import absorb_activations  # models sit above ops: imported here
+        from framework.ops.fusion import fuse_elementwise
+        return fuse_elementwise(*absorb_activations(*flatten_model(self, input_shapes, training)))
 
     @property
     def input_structure(self):

@@ -185,6 +185,7 @@ class _Compiler:
         inputs = [self.buffers[k] for k in entry.in_keys]
         ctx = StepContext(entry.node, inputs, None, [v.value for v in layer.weights], training,
                           self.batch, self.dtype, self.new)
+        ctx.activation = entry.activation
         views = layer.output_views(ctx)
         if views is not None:
             outputs = list(views)
@@ -215,6 +216,10 @@ class _Compiler:
             "flops": self.batch * layer.flops(in_shape[0] if len(in_shape) == 1 else in_shape,
                                               out_shape[0] if len(out_shape) == 1 else out_shape),
         })
+        for folded in entry.absorbed:  # an activation layer run in this layer's epilogue: its own row
+            self.plan.describe.append({"layer": folded.layer, "node": folded.node, "traced_by": folded.traced_by,
+                                       "bytes": 0, "flops": self.batch * folded.layer.flops(out_shape[0],
+                                                                                            out_shape[0])})
         return ctx
 
     def _choose_fusions(self):
@@ -229,7 +234,8 @@ class _Compiler:
                 continue
             entry = self.entries[index]
             activation = getattr(loss, "fusable_activation", None)
-            if activation and len(entry.out_keys) == 1 and entry.layer.fused_activation() == activation:
+            own = entry.layer.fused_activation() if entry.activation is None else entry.activation.name
+            if activation and len(entry.out_keys) == 1 and own == activation:
                 fused[index] = self.shape_of(key)
         return fused
 

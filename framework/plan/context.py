@@ -45,6 +45,7 @@ class StepContext:
         self.input_masks = [None] * len(inputs)
         self.output_masks = None
         self.saved = {}  # what forward keeps for backward that is not a buffer, by the layer's keys
+        self.activation = None  # an activation layer's function the compiler folded into this node's epilogue
         self._allocate = allocate
         self._scratch = {}
 
@@ -63,6 +64,11 @@ class StepContext:
 
     def scratch_buffers(self):
         return list(self._scratch.values())
+
+    def activation_of(self, layer):
+        """The activation this node's epilogue applies: one folded in from an activation layer after it
+        (``framework.ops.absorb_activations``), else the layer's own."""
+        return layer.activation if self.activation is None else self.activation
 
     @property
     def fused(self):
