@@ -193,3 +193,25 @@ def test_loss_functions_and_loss_classes_written_with_ops_are_recorded(form, ref
             grads.append((float(value), tape.gradient(value, x)))
         assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-7)
         np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-6, atol=1e-12)
+
+
+def test_a_tape_dropped_without_a_gradient_lets_go_of_its_plan_at_once(monkeypatch):
+    """A tape and its records refer to each other; held strongly both ways, a tape that took no gradient
+    kept its model call's plan checked out until a garbage collection, so the next call compiled another."""
+    from framework.training import tape as tape_module
+    model = _mlp()
+    x, _ = _data()
+    compiled = []
+    original = tape_module._tape_plan
+    monkeypatch.setattr(tape_module, "_tape_plan", lambda *a: compiled.append(1) or original(*a))
+    import gc
+    gc.disable()
+    try:
+        for _ in range(20):
+            with fw.GradientTape() as tape:
+                prediction = model(x, training=True)
+            assert prediction.shape == (8, 3)
+    finally:
+        gc.enable()
+    assert len(compiled) == 1
+    assert len([p for p in model.plan_cache.plans() if p.mode == "train"]) == 1

@@ -23,6 +23,7 @@ penalty); other nested cases are refused.
 """
 import contextlib
 import threading
+import weakref
 
 import numpy as np
 
@@ -143,7 +144,9 @@ def _leaves(values):
 class _Record:
     """One recorded computation: its differentiable inputs (None where not tracked), its outputs,
     and ``backward(d_outputs) -> (d_inputs, [(variable, gradient)])``; it joins every tape in ``tapes``
-    and marks its outputs as made by it.
+    and marks its outputs as made by it. It holds its tapes weakly: a tape holds its records, and a
+    tape dropped without a gradient (its model calls' plans still held) must be freed at once, not when
+    the garbage collector finds the cycle (until then every new model call compiled a plan of its own).
 
     Args:
         inputs, outputs, backward, tapes: as above.
@@ -153,7 +156,7 @@ class _Record:
     owns_gradients = False
 
     def __init__(self, inputs, outputs, backward, tapes):
-        self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, set(tapes)
+        self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, weakref.WeakSet(tapes)
         for value in outputs:
             value._record = self
         for tape in self.tapes:
