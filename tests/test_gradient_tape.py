@@ -215,3 +215,69 @@ def test_a_tape_dropped_without_a_gradient_lets_go_of_its_plan_at_once(monkeypat
         gc.enable()
     assert len(compiled) == 1
     assert len([p for p in model.plan_cache.plans() if p.mode == "train"]) == 1
+
+
+def _gan_pair(seed=4):
+    fw.utils.set_random_seed(seed)
+    generator = fw.Sequential([fw.Input((3,)), layers.Dense(24), layers.LeakyReLU(0.2), layers.Reshape((4, 6, 1)),
+                               layers.Conv2D(2, 3, padding="same", activation="tanh")])
+    critic = fw.Sequential([fw.Input((4, 6, 2)), layers.Conv2D(5, 3, strides=2, padding="same"),
+                            layers.LeakyReLU(0.2), layers.Flatten(), layers.Dense(1)])
+    return generator, critic
+
+
+def test_a_generator_step_leaves_out_the_critics_weight_gradients_and_gets_the_same_gradients():
+    """Asked for the generator's weights only, the critic's model call runs its input-only backward: the
+    critic's weight gradients are never written, and the generator's gradients are those of the full one."""
+    z = np.random.default_rng(3).standard_normal((8, 3)).astype("float32")
+    results = []
+    for asked in ("generator", "both"):
+        generator, critic = _gan_pair()
+        arena = critic.parameter_arena()
+        with fw.GradientTape() as tape:
+            score = ops.mean(critic(generator(z)))
+        plan = next(p for p in critic.plan_cache.plans() if p.input_backward is not None)
+        arena.grads.fill(np.nan)
+        plan.own_grads.fill(np.nan)
+        sources = generator.trainable_weights + (critic.trainable_weights if asked == "both" else [])
+        grads = tape.gradient(score, sources)
+        results.append([np.array(g) for g in grads[:len(generator.trainable_weights)]])
+        untouched = np.isnan(arena.grads).all() and np.isnan(plan.own_grads).all()
+        assert untouched == (asked == "generator")
+        if asked == "both":
+            assert all(g is not None and np.isfinite(g).all() for g in grads)
+    for only, full in zip(*results):
+        np.testing.assert_array_equal(only, full)
+
+
+def test_a_saliency_map_runs_no_weight_gradient_and_equals_the_full_backwards():
+    _, critic = _gan_pair()
+    x = np.random.default_rng(5).standard_normal((6, 4, 6, 2)).astype("float32")
+    maps, arena = [], critic.parameter_arena()
+    for extra in ([], critic.trainable_weights):
+        with fw.GradientTape() as tape:
+            watched = tape.watch(x)
+            score = ops.sum(critic(watched))
+        plan = next(p for p in critic.plan_cache.plans() if p.input_backward is not None)
+        arena.grads.fill(np.nan)
+        plan.own_grads.fill(np.nan)
+        maps.append(np.array(tape.gradient(score, [watched] + extra)[0]))
+        untouched = np.isnan(arena.grads).all() and np.isnan(plan.own_grads).all()
+        assert untouched == (not extra)  # no weight gradient is computed unless one is asked for
+    np.testing.assert_array_equal(maps[0], maps[1])
+    with float64_mode():
+        _, critic = _gan_pair()
+        x64 = x.astype("float64")
+        with fw.GradientTape() as tape:
+            watched = tape.watch(x64)
+            score = ops.sum(critic(watched))
+        analytic = np.array(tape.gradient(score, watched))
+        eps, flat = 1e-6, x64.reshape(-1)
+        for index in (0, 17, 101, 250):
+            saved = flat[index]
+            flat[index] = saved + eps
+            up = float(np.sum(critic(x64)))
+            flat[index] = saved - eps
+            down = float(np.sum(critic(x64)))
+            flat[index] = saved
+            assert abs((up - down) / (2 * eps) - analytic.reshape(-1)[index]) < 1e-6

@@ -35,7 +35,7 @@ class LossSpec:
 
 def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, optimizer_step=None,
                  training=None, input_gradients=False, input_shapes=None, external_seeds=False,
-                 second_grad_views=None):
+                 second_grad_views=None, input_backward=False):
     """Build a Plan. ``model``: anything with ``flat_graph(input_shapes, training)`` returning its layer
     calls as ``framework.graph.flattening.flatten_model`` makes them (the compiler imports
     nothing of the graph or the layers: it calls what it is given). ``specs``: one LossSpec per output (train/eval); ``grad_views``:
@@ -48,7 +48,11 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     ``plan.term_grads`` (one per ``add_loss`` term, filled with d(target)/d(term)), as a gradient
     tape drives it (framework.training.tape). ``second_grad_views`` (train mode): like ``grad_views``, for a
     second backward, ``plan.second_backward``, that writes the weights' gradients there instead; it shares
-    every other buffer with the first (the two never run at once)."""
+    every other buffer with the first (the two never run at once). ``input_backward`` (train mode, with
+    ``input_gradients``): also ``plan.input_backward``, a backward computing the inputs' gradients alone
+    (into ``plan.input_backward_grads``), no weight's, over buffers of the first where their shapes allow
+    (a gradient tape asked for an input's gradient and none of the weights': a GAN's generator step through
+    its discriminator)."""
     if mode not in MODES:
         raise ValueError(f"Unknown plan mode {mode!r}; valid choices: {', '.join(MODES)}")
     compiler = _Compiler(model, mode, batch_size, dtype, specs, grad_views or {}, optimizer_step)
@@ -57,6 +61,7 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     compiler.input_shapes = input_shapes
     compiler.external_seeds = bool(external_seeds) and mode == "train"
     compiler.second_grad_views = second_grad_views
+    compiler.input_backward = bool(input_backward) and compiler.input_gradients
     plan = compiler.build()
     if mode == "train":  # a cold process: a forked child compiles the kernels from the other end
         background_compile.maybe_start(plan)
@@ -85,6 +90,8 @@ class _Compiler:
         self.taken = None    # while the first backward is emitted: the buffers it allocates, in order
         self.replayed = None  # while the second is: those same buffers, handed out again in that order
         self.replay_failed = False
+        self.input_backward = False
+        self.pooled = None  # while the input backward is emitted: (shape, zeroed) -> the first's buffers left
 
     # ----- helpers ---------------------------------------------------------------------------
     def shape_of(self, key):
@@ -101,8 +108,11 @@ class _Compiler:
     def new_gradient(self, shape, zero=False):
         """A buffer for a tensor's or a weight's gradient in the backward (``new`` otherwise; the second
         backward of ``_emit_backwards`` is handed the first one's, in order)."""
+        if self.pooled is not None:
+            free = self.pooled.get((tuple(shape), zero))
+            return free.pop() if free else self.new(shape, zero=zero)
         if self.replayed:
-            buffer = self.replayed.pop(0)
+            buffer, _ = self.replayed.pop(0)
             if buffer.shape == tuple(shape):
                 if zero:
                     buffer.fill(0)
@@ -110,7 +120,7 @@ class _Compiler:
             self.replayed, self.replay_failed = None, True  # it asked for other buffers: no second backward
         buffer = self.new(shape, zero=zero)
         if self.taken is not None:
-            self.taken.append(buffer)
+            self.taken.append((buffer, zero))
         return buffer
 
     # ----- build -------------------------------------------------------------------------
@@ -323,8 +333,10 @@ class _Compiler:
     # ----- backward ------------------------------------------------------------------------
     def _emit_backwards(self):
         """The backward, and with ``second_grad_views`` a second one writing the weights' gradients there:
-        emitted again from the same start, it is handed the buffers the first allocated, in the same order."""
-        if self.second_grad_views is None:
+        emitted again from the same start, it is handed the buffers the first allocated, in the same order.
+        With ``input_backward``, one more from the same start training no weight, whose gradient buffers are
+        the first's of the same shape and kind (a zeroed one for a zeroed one) while any are left."""
+        if self.second_grad_views is None and not self.input_backward:
             self._emit_backward()
             return
         plan = self.plan
@@ -332,12 +344,22 @@ class _Compiler:
         self.taken = []
         self._emit_backward()
         first = (plan.backward, plan.backward_owners, self.grad_views, plan.input_grads, self.grads)
-        plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
-        self.grad_views, self.replayed, self.taken = self.second_grad_views, self.taken, None
-        self._emit_backward()
-        same_buffers = not self.replay_failed and not self.replayed
-        plan.second_backward = plan.backward if same_buffers else None  # else the first backward alone serves
-        self.replayed = None
+        taken, self.taken = self.taken, None
+        if self.second_grad_views is not None:
+            plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
+            self.grad_views, self.replayed = self.second_grad_views, list(taken)
+            self._emit_backward()
+            same_buffers = not self.replay_failed and not self.replayed
+            plan.second_backward = plan.backward if same_buffers else None  # else the first backward alone serves
+            self.replayed = None
+        if self.input_backward:
+            plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
+            self.grad_views, self.pooled = {}, {}
+            for buffer, zero in taken:
+                self.pooled.setdefault((buffer.shape, zero), []).append(buffer)
+            self._emit_backward()
+            plan.input_backward, plan.input_backward_grads = plan.backward, plan.input_grads
+            self.pooled = None
         plan.backward, plan.backward_owners, self.grad_views, plan.input_grads, self.grads = first
 
     def _emit_backward(self):

@@ -42,6 +42,8 @@ class Plan:
         self.loss_terms = []       # add_loss terms: each returns its value, added to the total
         self.backward = []
         self.second_backward = None  # a backward writing the weights' gradients elsewhere (compile_plan)
+        self.input_backward = None   # a backward of the inputs' gradients alone (compile_plan)...
+        self.input_backward_grads = []  # ...and where it writes them
         self.forward_owners = []   # the layer that emitted each forward step (for profiling)
         self.backward_owners = []  # likewise for backward; None for the compiler's own steps
         self.penalties = []
@@ -88,8 +90,9 @@ class Plan:
         self.thread_policy.run(self.run_forward)
 
     def measured_backward(self, steps):
-        """The backward ``steps`` alone (``backward`` or ``second_backward``), as a gradient tape runs them
-        after the forward (other work between them), with a thread count measured for the backward apart."""
+        """The backward ``steps`` alone (``backward``, ``second_backward`` or ``input_backward``), as a gradient
+        tape runs them after the forward (other work between them), with a thread count measured for the
+        backward apart."""
         if self.backward_policy is None:
             self.backward_policy = ThreadPolicy()
         self.backward_policy.run(run_steps, steps)

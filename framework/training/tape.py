@@ -154,6 +154,9 @@ class _Record:
 
     #: True when ``backward`` returns its gradients in new arrays no one else holds (the tape keeps them uncopied)
     owns_gradients = False
+    #: True when ``backward`` also takes the ids of the variables the gradient asks for (a model call's
+    #: record, which then leaves out the weights' gradients when none of its weights is asked for)
+    takes_wanted = False
 
     def __init__(self, inputs, outputs, backward, tapes):
         self.inputs, self.outputs, self.backward, self.tapes = inputs, outputs, backward, weakref.WeakSet(tapes)
@@ -273,6 +276,7 @@ class GradientTape:
         seeds = list(output_gradients) if isinstance(output_gradients, (list, tuple)) else \
             [output_gradients] * len(targets)
         grads, var_grads = {}, {}
+        wanted = {id(source) for source in _leaves([sources]) if isinstance(source, Variable)}
         for value, seed in zip(targets, seeds):
             if not self._tracks(value):
                 continue
@@ -283,7 +287,7 @@ class GradientTape:
             d_outputs = [grads[id(o)][1] if id(o) in grads else None for o in record.outputs]
             if all(d is None for d in d_outputs):
                 continue
-            d_inputs, d_vars = record.backward(d_outputs)
+            d_inputs, d_vars = record.backward(d_outputs, wanted) if record.takes_wanted else record.backward(d_outputs)
             for source, d in zip(record.inputs, d_inputs):
                 if source is not None and d is not None:
                     _accumulate(grads, self._aliases.get(id(source), source), d, owned=record.owns_gradients)
@@ -448,7 +452,7 @@ def record_model_call(model, inputs, training):
     terms = [np.asarray(term(), dtype=plan.dtype).view(TapeArray) for term in plan.loss_terms]
     trained_variables, trained_layout, arena_grads = plan.tape_trained, plan.tape_layout, plan.tape_grads
 
-    def backward(d_outputs):
+    def backward(d_outputs, wanted):
         for buffer, d in zip(plan.output_grads + plan.term_grads, d_outputs):
             if d is None:
                 buffer.fill(0)
@@ -456,6 +460,9 @@ def record_model_call(model, inputs, training):
                 buffer.fill(float(d))
             else:
                 np.copyto(buffer, d, casting="unsafe")
+        if plan.input_backward is not None and not any(id(v) in wanted for v in trained_variables):
+            plan.measured_backward(plan.input_backward)  # the input's gradient alone: no weight's is asked for
+            return [g.copy() if t is not None else None for g, t in zip(plan.input_backward_grads, tracked)], []
         # nothing holds the run lent last: lend it again, else copy
         lend = plan.second_backward is not None and (plan.lent.array is None or plan.lent.free())
         plan.measured_backward(plan.second_backward if lend else plan.backward)
@@ -466,7 +473,7 @@ def record_model_call(model, inputs, training):
         return d_inputs, list(zip(trained_variables, handed_gradients.views_of(grads, trained_layout)))
 
     record = _Record(tracked, outputs + terms, backward, tapes)
-    record.owns_gradients = True
+    record.owns_gradients = record.takes_wanted = True
     record.model, record.training, record.originals = model, bool(training), originals
     model.__dict__["_tape_losses"] = terms  # model.losses inside the tape: the recorded terms
     return model._structure_outputs(outputs)
@@ -504,7 +511,7 @@ def _tape_plan(model, n, training, shapes, needs_inputs):
     own_views = {key: own[start:stop].reshape(arena.grad_views[key].shape) for key, (start, stop) in segments.items()}
     plan = compile_plan(model, "train", n, model.arena_dtype(), [], arena.grad_views, None, training=training,
                         input_gradients=needs_inputs, input_shapes=shapes, external_seeds=True,
-                        second_grad_views=own_views)
+                        second_grad_views=own_views, input_backward=needs_inputs and bool(arena.grad_views))
     plan.tape_grads, plan.own_grads = arena.grads, own
     plan.tape_trained = [v for v in model.weights if id(v) in arena.grad_views]
     plan.tape_layout = [(*segments[id(v)], v.shape) for v in plan.tape_trained]
