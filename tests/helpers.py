@@ -1,6 +1,6 @@
 """Shared by the test files: allocation checks of bound steps, numeric gradients, NumPy references
 (softmax, sigmoid, Keras's ReLU), bound losses and metrics, the optimizer tests' Dense + MSE problem,
-a small regression model and its data, and a mask-starting layer.
+a small regression model and its data, a mask-starting layer, and one training step of a model.
 
 Gradient checks through compiled plans and the float64 context managers are in gradcheck.py; the
 shared fixtures in conftest.py."""
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import framework as fw
+from framework import optimizers
 from framework.graph.tensor import Mask
+from framework.plan.compiler import compile_plan
 from framework.plan.steps import copy_step
 from framework.layers.layer import Layer
 
@@ -182,3 +184,17 @@ def linear_regression_model(lr=0.05, metrics=None):
     model = fw.Sequential([fw.Input((4,)), fw.layers.Dense(1)])
     model.compile(fw.optimizers.SGD(lr), "mse", metrics=metrics)
     return model
+
+
+def one_training_step(model, x, y):
+    """(plan, outputs, weight gradients, input gradient) of one training step of ``model`` on one batch: mean
+    squared error, SGD with a zero rate (the weights stay), the input's gradient computed too."""
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")
+    state = model.parameter_arena()
+    plan = compile_plan(model, "train", len(x), model.arena_dtype(), model._training_setup(), state.grad_views,
+                        model.optimizer.bind(state.params, state.grads), input_gradients=True)
+    plan.inputs[0][...] = x
+    plan.targets[0][...] = y
+    plan.train_step()
+    grads = [state.grad_views[id(v)].copy() for v in model.trainable_weights]
+    return plan, plan.outputs[0].copy(), grads, plan.input_grads[0].copy()

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import framework as fw
-from framework import layers, optimizers
+from framework import layers
 from framework.ops import fusion
-from framework.plan.compiler import compile_plan
 from gradcheck import check_gradients, float64_mode, floatx
+from helpers import one_training_step
 
 
 @pytest.fixture
@@ -50,16 +50,8 @@ def _model(producer, activation, shape, seed=0):
 def _step(model, x, y, fused_mode, mode):
     """(output, weight gradients, input gradient, entry kinds) of one training step."""
     mode(fused_mode)
-    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")
-    state = model.parameter_arena()
-    plan = compile_plan(model, "train", len(x), model.arena_dtype(), model._training_setup(), state.grad_views,
-                        model.optimizer.bind(state.params, state.grads), input_gradients=True)
-    plan.inputs[0][...] = x
-    plan.targets[0][...] = y
-    plan.train_step()
-    kinds = [type(entry.layer).__name__ for entry in model.flat_graph(training=True)[2]]
-    grads = [state.grad_views[id(v)].copy() for v in model.trainable_weights]
-    return plan.outputs[0].copy(), grads, plan.input_grads[0].copy(), kinds
+    _, output, grads, input_grad = one_training_step(model, x, y)
+    return output, grads, input_grad, _kinds(model)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 import framework as fw
-from framework import layers, ops, optimizers
+from framework import layers, ops
 from framework.graph.flattening import flatten_model
 from framework.ops import fusion, fusion_codegen
-from framework.plan.compiler import compile_plan
 from gradcheck import check_gradients, float64_mode, floatx
-from helpers import assert_no_allocation
+from helpers import assert_no_allocation, one_training_step
 
 
 @pytest.fixture
@@ -80,16 +79,8 @@ def _model(fn, shape, seed=0):
 def _run(model, x, y, fused_mode, mode):
     """(outputs, weight gradients, input gradient) of one training step with ``fusion.MODE = fused_mode``."""
     mode(fused_mode)
-    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")
-    state = model.parameter_arena()
-    plan = compile_plan(model, "train", len(x), model.arena_dtype(), model._training_setup(), state.grad_views,
-                        model.optimizer.bind(state.params, state.grads), input_gradients=True)
-    plan.inputs[0][...] = x
-    plan.targets[0][...] = y
-    plan.train_step()
-    kinds = [type(item["layer"]).__name__ for item in plan.describe]
-    grads = [state.grad_views[id(v)].copy() for v in model.trainable_weights]
-    return plan.outputs[0].copy(), grads, plan.input_grads[0].copy(), kinds
+    plan, output, grads, input_grad = one_training_step(model, x, y)
+    return output, grads, input_grad, [type(item["layer"]).__name__ for item in plan.describe]
 
 
 def _close(a, b, tol):
