@@ -61,7 +61,7 @@ def compile_plan(model, mode, batch_size, dtype, specs=None, grad_views=None, op
     compiler.input_shapes = input_shapes
     compiler.external_seeds = bool(external_seeds) and mode == "train"
     compiler.second_grad_views = second_grad_views
-    compiler.input_backward = bool(input_backward) and compiler.input_gradients
+    compiler.emit_input_backward = bool(input_backward) and compiler.input_gradients
     plan = compiler.build()
     if mode == "train":  # a cold process: a forked child compiles the kernels from the other end
         background_compile.maybe_start(plan)
@@ -90,7 +90,7 @@ class _Compiler:
         self.taken = None    # while the first backward is emitted: the buffers it allocates, in order
         self.replayed = None  # while the second is: those same buffers, handed out again in that order
         self.replay_failed = False
-        self.input_backward = False
+        self.emit_input_backward = False  # also a backward of the inputs' gradients alone (compile_plan)
         self.pooled = None  # while the input backward is emitted: (shape, zeroed) -> the first's buffers left
 
     # ----- helpers ---------------------------------------------------------------------------
@@ -334,9 +334,9 @@ class _Compiler:
     def _emit_backwards(self):
         """The backward, and with ``second_grad_views`` a second one writing the weights' gradients there:
         emitted again from the same start, it is handed the buffers the first allocated, in the same order.
-        With ``input_backward``, one more from the same start training no weight, whose gradient buffers are
+        With ``emit_input_backward``, one more from the same start training no weight, whose gradient buffers are
         the first's of the same shape and kind (a zeroed one for a zeroed one) while any are left."""
-        if self.second_grad_views is None and not self.input_backward:
+        if self.second_grad_views is None and not self.emit_input_backward:
             self._emit_backward()
             return
         plan = self.plan
@@ -352,7 +352,7 @@ class _Compiler:
             same_buffers = not self.replay_failed and not self.replayed
             plan.second_backward = plan.backward if same_buffers else None  # else the first backward alone serves
             self.replayed = None
-        if self.input_backward:
+        if self.emit_input_backward:
             plan.backward, plan.backward_owners, self.grads = list(start[0]), list(start[1]), dict(start[2])
             self.grad_views, self.pooled = {}, {}
             for buffer, zero in taken:
